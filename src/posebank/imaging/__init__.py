@@ -1,0 +1,1 @@
+"""Frames, crops and image codecs."""

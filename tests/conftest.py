@@ -1,0 +1,37 @@
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO.parent / "shared" / "samples"
+
+# a small H36M fixture: one training and one test subject, enough frames for both frame steps
+H36M_SMALL = {"subjects": [1, 9], "n_frames": 70}
+H36M_SMALL_PARAMS = {"train_subjects": [1], "test_subjects": [9]}
+
+
+def sample(relpath: str) -> Path:
+    path = SAMPLES / relpath
+    if not path.exists():
+        pytest.skip(f"real sample {path} not present (the shared samples folder is not beside this checkout)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def h36m_raw(tmp_path_factory) -> Path:
+    from posebank.datasets import h36m
+
+    return h36m.make_fixture(tmp_path_factory.mktemp("h36m_raw"), seed=3, **H36M_SMALL)
+
+
+@pytest.fixture(scope="session")
+def h36m_cache(h36m_raw, tmp_path_factory) -> Path:
+    from posebank.convert import convert
+
+    out = tmp_path_factory.mktemp("h36m_cache") / "h36m.h5"
+    convert("h36m", h36m_raw, out, H36M_SMALL_PARAMS, progress=False)
+    return out

@@ -1,0 +1,45 @@
+import json
+import subprocess
+import sys
+
+from posebank.cli import main
+
+
+def test_datasets_lists_h36m_implemented(capsys, tmp_path):
+    assert main(["datasets", "--params", str(tmp_path / "none.yaml")]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
+    assert rows["h36m"] == "implemented"
+    assert rows["surreal"] == "planned"
+
+
+def test_fixture_convert_info_through_the_console_script(tmp_path):
+    # the installed console script, as users and dvc.yaml call it
+    posebank = [sys.executable, "-m", "posebank.cli"]
+    params = tmp_path / "params.yaml"
+    params.write_text("datasets:\n  h36m:\n    train_subjects: [1]\n    test_subjects: [9]\n")
+    from posebank.datasets import h36m
+
+    raw = h36m.make_fixture(tmp_path / "raw", seed=1, subjects=[1, 9], n_frames=66, cameras=h36m.CAMERA_IDS)
+    out = tmp_path / "h36m.h5"
+    r = subprocess.run([*posebank, "convert", "h36m", "--raw", str(raw), "--out", str(out), "--params",
+                        str(params), "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([*posebank, "info", str(out), "--json"], capture_output=True, text=True, check=True)
+    info = json.loads(r.stdout)
+    assert info["examples_per_split"]["test"] == 2 * 2 * 4  # frames 0 and 64, two sequences, four cameras
+    assert info["joints"] == 17 and info["cameras"] == 8 and info["quarantine"] == []
+    r = subprocess.run([*posebank, "info", str(out)], capture_output=True, text=True, check=True)
+    assert "examples" in r.stdout and "h36m.h5" in r.stdout
+
+
+def test_errors_are_one_clear_line(tmp_path, capsys):
+    assert main(["convert", "h36m", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o.h5"),
+                 "--params", str(tmp_path / "none.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: h36m: raw dataset not found at") and err.count("\n") == 1
+    assert main(["convert", "nosuch", "--raw", str(tmp_path), "--out", str(tmp_path / "o.h5")]) == 2
+    assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+    (tmp_path / "bad.h5").write_bytes(b"nope")
+    assert main(["info", str(tmp_path / "bad.h5")]) == 2
+    assert "not an HDF5 file" in capsys.readouterr().err

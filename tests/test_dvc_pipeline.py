@@ -1,0 +1,81 @@
+"""The real DVC pipeline of this repository, run on a fixture in a scratch copy of the repository."""
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+from posebank.store import Cache
+
+BIN = Path(sys.executable).parent
+
+
+def sh(*cmd, cwd):
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, f"{cmd} failed:\n{r.stdout}\n{r.stderr}"
+    return r.stdout + r.stderr
+
+
+def copy_repo(dst: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        if (REPO / f).is_file():
+            (dst / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, dst / f)
+    for f in ("dvc.lock",):
+        (dst / f).unlink(missing_ok=True)  # the scratch pipeline starts unbuilt
+    sh("git", "init", "-q", cwd=dst)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=dst)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy", cwd=dst)
+    return dst
+
+
+def md5(path):
+    return hashlib.md5(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_dvc_repro_push_and_pull_from_a_fresh_clone(h36m_raw, tmp_path):
+    repo = copy_repo(tmp_path / "repo")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["datasets"]["h36m"].update(train_subjects=[1], test_subjects=[9])
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "small params", cwd=repo)
+    shutil.copytree(h36m_raw, repo / "data/raw/h36m")
+    storage = tmp_path / "storage"
+    sh("dvc", "remote", "modify", "--local", "local", "url", str(storage), cwd=repo)
+
+    out = sh("dvc", "repro", "convert@h36m", cwd=repo)
+    assert "Running stage 'convert@h36m'" in out
+    cache_file = repo / "data/cache/h36m.h5"
+    with Cache(cache_file) as c:
+        assert c.split_counts()["test"] == 16 and len(c) > 16
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    assert lock["stages"]["convert@h36m"]["outs"][0]["md5"] == md5(cache_file)
+    # nothing changed: nothing runs
+    assert "didn't change" in sh("dvc", "repro", "convert@h36m", cwd=repo) or "up to date" in sh(
+        "dvc", "status", cwd=repo)
+    # a param change makes exactly that stage stale
+    assert "datasets.h36m" not in sh("dvc", "status", cwd=repo)
+    params["datasets"]["h36m"]["test_frame_step"] = 32
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert "convert@h36m" in sh("dvc", "status", cwd=repo)
+    sh("git", "checkout", "params.yaml", cwd=repo)
+
+    sh("dvc", "push", cwd=repo)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "dvc.lock", cwd=repo)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "built", cwd=repo)
+    clone = tmp_path / "clone"
+    sh("git", "clone", "-q", str(repo), str(clone), cwd=tmp_path)
+    sh("dvc", "remote", "modify", "--local", "local", "url", str(storage), cwd=clone)
+    sh("dvc", "pull", "convert@h36m", cwd=clone)
+    assert md5(clone / "data/cache/h36m.h5") == md5(cache_file)
+    assert "convert@h36m" not in sh("dvc", "status", "convert@h36m", "--cloud", cwd=clone)
