@@ -8,6 +8,8 @@ import pytest
 
 from posebank.camera import Camera
 from posebank.imaging.jpeg import encode_jpeg
+from posebank.imaging.masks import decode as decode_mask
+from posebank.imaging.masks import encode as encode_mask
 from posebank.skeleton import JointInfo
 from posebank.store import Cache, CacheFormatError, CacheWriter, Example
 
@@ -27,7 +29,9 @@ def make_examples(n, seed=0):
         out.append(Example(
             world_coords=coords, camera=cam, bbox=np.array([1, 2, 20, 28.5]), split=("train", "val", "test")[i % 3],
             image=encode_jpeg(img), image_size=(24, 32 + i % 3), subject=f"S{i % 2}", sequence=f"seq{i % 5}",
-            activity="walk", camera_name=f"c{i % 4}", frame_index=i * 5, source_path=f"S{i % 2}/v.mp4#{i * 5}"))
+            activity="walk", camera_name=f"c{i % 4}", frame_index=i * 5, source_path=f"S{i % 2}/v.mp4#{i * 5}",
+            mask=encode_mask(img[..., 0] > 128) if i % 4 else b"",
+            visibility=np.array([1, 0, 1, 255], np.uint8) if i % 5 == 0 else None))
     return out
 
 
@@ -49,6 +53,12 @@ def test_round_trip_values(tmp_path):
             assert (got.split, got.subject, got.sequence, got.camera_name, got.frame_index, got.source_path) == (
                 exp.split, exp.subject, exp.sequence, exp.camera_name, exp.frame_index, exp.source_path)
             assert got.camera.distortion_model == exp.camera.distortion_model
+            assert got.mask == exp.mask
+            if exp.mask:
+                w, h = exp.image_size
+                assert np.array_equal(got.decode_mask(), decode_mask(exp.mask, h, w))
+            expected_vis = [255] * 4 if exp.visibility is None else exp.visibility
+            np.testing.assert_array_equal(got.visibility, expected_vis)
             assert got.camera.allclose(exp.camera, rtol=1e-6, atol=1e-4)
         block = c.read(10, 20)
         assert block["world_coords"].shape == (10, 4, 3)

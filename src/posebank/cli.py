@@ -40,7 +40,7 @@ def format_summary(s: dict) -> str:
         f"joints       {s['joints']}: {','.join(s['joint_names'])}",
         f"cameras      {s['cameras']} calibrated cameras ({s['camera_names']} camera names x subjects), "
         f"{s['subjects']} subjects, {s['sequences']} sequences",
-        f"images       {s['images']} JPEG crops, {_human_size(s['image_bytes'])}",
+        f"images       {s['images']} JPEG crops, {_human_size(s['image_bytes'])}; {s['masks']} person masks",
         f"quarantined  {s['quarantined']}",
         f"built by     posebank {s['posebank_version']}, params digest {s['params_digest']}",
     ]

@@ -26,4 +26,8 @@ def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params
     log.info("%s: %d instances selected from %s", name, len(instances), raw)
     attrs = {"params_digest": params_digest(p, crop.__dict__), "params": p, "crop_params": crop.__dict__,
              "citation": module.INFO.citation, "licence": module.INFO.licence, "homepage": module.INFO.homepage}
-    return build_cache(out, name, module.JOINT_INFO, instances, raw, crop, attrs, progress=progress)
+    # datasets whose images are rendered rather than read (composites) provide their own frame source
+    make_source = getattr(module, "frame_source", None)
+    frame_source = make_source(Path(raw), p) if make_source is not None else None
+    return build_cache(out, name, module.JOINT_INFO, instances, raw, crop, attrs, progress=progress,
+                       frame_source=frame_source)

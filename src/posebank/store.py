@@ -44,12 +44,14 @@ def _numeric_columns(n_joints: int) -> dict[str, tuple[str, tuple[int, ...], boo
         "camera/distortion_coeffs": ("float32", (5,), True),
         "camera/distortion_model": ("uint8", (), True),
         "camera/world_up": ("float32", (3,), True),
+        "visibility": ("uint8", (n_joints,), True),
     }
 
 
 CATEGORICAL_COLUMNS = ("subject", "sequence", "activity", "camera_name")
 # name -> gzip compressed (JPEG bytes are already compressed)
-BLOB_COLUMNS = {"image": False, "source_path": True}
+BLOB_COLUMNS = {"image": False, "source_path": True, "mask": True}
+VISIBLE, OCCLUDED, VISIBILITY_UNKNOWN = 1, 0, 255
 
 
 class CacheFormatError(ValueError):
@@ -72,6 +74,13 @@ class Example:
     camera_name: str = ""
     frame_index: int = -1
     source_path: str = ""  # raw-tree relative path of the source image or video (#frame appended)
+    mask: bytes = b""  # person mask in the stored image as COCO compressed RLE counts; b"" = no mask
+    visibility: np.ndarray | None = None  # (J,) uint8: 1 visible, 0 occluded, 255 unknown; None = all unknown
+
+    def decode_mask(self) -> np.ndarray | None:
+        from posebank.imaging.masks import decode
+
+        return decode(self.mask, self.image_size[1], self.image_size[0]) if self.mask else None
 
     def decode_image(self) -> np.ndarray:
         import cv2
@@ -177,6 +186,8 @@ class CacheWriter:
             "camera/distortion_coeffs": [c.distortion_coeffs for c in cams],
             "camera/distortion_model": [DISTORTION_MODELS.index(c.distortion_model) for c in cams],
             "camera/world_up": [c.world_up for c in cams],
+            "visibility": [np.full(self.joint_info.n_joints, VISIBILITY_UNKNOWN, np.uint8) if r.visibility is None
+                           else r.visibility for r in rows],
         }
         for name, (dtype, _trailing, _c) in self._numeric.items():
             ds = f[name]
@@ -189,7 +200,7 @@ class CacheWriter:
             ds.resize(n1, axis=0)
             ds[n0:n1] = np.asarray(codes, np.int32)
         for name in BLOB_COLUMNS:
-            items = [r.image if name == "image" else r.source_path.encode() for r in rows]
+            items = [r.source_path.encode() if name == "source_path" else getattr(r, name) for r in rows]
             self._append_blobs(name, items)
         self._n = n1
         self._buffer = []
@@ -353,7 +364,8 @@ class Cache:
             split=SPLITS[int(f["split"][i])], image=self.blob("image", i),
             image_size=tuple(int(v) for v in f["image_size"][i]),
             **{name: self.categories(name)[int(f[name][i])] for name in CATEGORICAL_COLUMNS},
-            frame_index=int(f["frame_index"][i]), source_path=self.blob("source_path", i).decode())
+            frame_index=int(f["frame_index"][i]), source_path=self.blob("source_path", i).decode(),
+            mask=self.blob("mask", i), visibility=f["visibility"][i])
 
     def split_counts(self) -> dict[str, int]:
         counts = np.zeros(len(SPLITS), np.int64)
@@ -387,6 +399,7 @@ class Cache:
             "sequences": self.distinct_pairs("subject", "sequence"),
             "images": int(self._f["image/offsets"].shape[0] - 1),
             "image_bytes": int(self._f["image/offsets"][-1]),
+            "masks": int(np.count_nonzero(np.diff(self._f["mask/offsets"][()]))),
             "quarantined": len(self.quarantine),
             "posebank_version": a.get("posebank_version"),
             "params_digest": a.get("params_digest"),

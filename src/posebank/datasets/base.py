@@ -57,6 +57,9 @@ class RawInstance:
     activity: str = ""
     camera_name: str = ""
     bbox: np.ndarray | None = None  # [x, y, w, h] in the raw image; None: from projected joints
+    mask_source: str | None = None  # person mask image (nonzero = person), relative to the raw root or absolute
+    visibility: np.ndarray | None = None  # (J,) uint8: 1 visible, 0 occluded, 255 unknown; None = unknown
+    person_index: int = 0  # which person of a multi-person frame (keys a frame source's masks/visibility)
 
 
 def check_finite_camera(camera: Camera, where) -> None:
