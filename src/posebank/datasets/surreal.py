@@ -297,7 +297,11 @@ def instances(root, params: dict | None = None) -> list[RawInstance]:
         boxes = {}
         if p["box_from_mask"]:
             boxes = {i: mask_box(m[:, ::-1]) for i, m in read_segm(root / clip.segm, frames).items()}
-            frames = [i for i in frames if boxes[i] is not None]  # the person is not in view
+            empty = [i for i in frames if boxes[i] is None]  # the person is not in view
+            if empty:
+                log.info("surreal: %s: %d of %d selected frames show no person pixels in _segm.mat; "
+                         "not converted", clip.video, len(empty), len(frames))
+            frames = [i for i in frames if boxes[i] is not None]
         for i in frames:
             out.append(RawInstance(
                 source=clip.video, frame_index=i, world_coords=poses[i], camera=camera, split=clip.split,
