@@ -11,6 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE_MARK = ".posebank-fixture"
+DEMO_DONE = ".posebank-demo-fixtures"
 
 
 def step(title: str) -> None:
@@ -38,12 +39,18 @@ def main() -> int:
     step("fixture raw trees (miniature copies of the datasets' real layouts)")
     for name in names:
         raw = Path(params["datasets"][name]["raw"])
+        make_fixture = datasets.get(name).make_fixture
+        key = f"{make_fixture.__module__}.{make_fixture.__name__}"
+        done_file = raw / DEMO_DONE
+        done = done_file.read_text().split() if done_file.exists() else []
         if raw.is_dir() and not (raw / FIXTURE_MARK).exists():
             print(f"{name}: {raw} holds a real raw tree; using it as it is")
-        elif (raw / FIXTURE_MARK).exists():
+        elif key in done:
             print(f"{name}: fixture already at {raw}")
-        else:
+        else:  # several datasets can share one raw tree (3DHP train/test, MuCo): each fixture writes its part
             run(sys.executable, "-m", "posebank.cli", "fixture", name, str(raw))
+            with open(done_file, "a") as f:
+                f.write(key + "\n")
 
     step("dvc repro (stages up to date are skipped)")
     run("dvc", "repro")

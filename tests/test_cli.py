@@ -9,8 +9,9 @@ def test_datasets_lists_h36m_implemented(capsys, tmp_path):
     assert main(["datasets", "--params", str(tmp_path / "none.yaml")]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
-    assert rows["h36m"] == "implemented"
-    assert rows["surreal"] == "planned"
+    for name in ("h36m", "tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal"):
+        assert rows[name] == "implemented", name
+    assert rows["tdpw"] == "planned"
 
 
 def test_fixture_convert_info_through_the_console_script(tmp_path):

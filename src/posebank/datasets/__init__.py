@@ -11,9 +11,14 @@ from posebank.datasets.base import DatasetError, DatasetInfo, RawFileError, RawL
 # every dataset posebank knows of; modules are imported lazily
 IMPLEMENTED = {
     "h36m": "posebank.datasets.h36m",
+    "tdhp": "posebank.datasets.tdhp",
+    "tdhp_full": "posebank.datasets.tdhp_full",
+    "tdhp_test": "posebank.datasets.tdhp_test",
+    "muco_3dhp": "posebank.datasets.muco",
+    "mupots": "posebank.datasets.mupots",
+    "surreal": "posebank.datasets.surreal",
 }
-PLANNED = ("tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal", "tdpw", "panoptic", "aist",
-           "agora", "bedlam", "coco", "mpii")
+PLANNED = ("tdpw", "panoptic", "aist", "agora", "bedlam", "coco", "mpii")
 
 __all__ = ["DatasetError", "DatasetInfo", "RawFileError", "RawLayoutError", "get", "names", "status"]
 

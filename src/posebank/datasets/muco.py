@@ -1,0 +1,186 @@
+"""MuCo-3DHP (Mehta et al., 3DV 2018): multi-person composites made from MPI-INF-3DHP training frames.
+
+The authors distribute a MATLAB script, not images: it pastes people from frames of the *same camera* of
+different 3DHP training sequences into one image, using the sequences' foreground (and chair) masks. posebank
+generates the composites itself, deterministically from a seed, straight into the cache (no composite images
+are written to disk):
+
+* composite k picks a camera, then ``people_per_composite`` people from distinct subjects (a random sequence and
+  a random candidate frame each: every ``frame_step``-th frame whose joints all project inside the image);
+* the people are ordered by depth (pelvis distance along the optical axis); the farthest person's frame is the
+  background and each nearer person is pasted over it with its foreground-and-chair mask (softened at the edge);
+* each person's mask is its own foreground minus what nearer people cover, so masks of different people never
+  overlap; a joint whose pixel is covered by a nearer person (or lies outside the image) is marked not visible.
+
+Every person keeps its own sequence's camera and world joints (28 joints, as posepile's ``muco``); the raw tree
+is the MPI-INF-3DHP training tree (``datasets.tdhp.raw``). Reading frames decodes the 3DHP videos from their
+start, so building the full 200k composites is meant to run on frames extracted by the frames stage.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Iterator, Sequence
+
+import cv2
+import numpy as np
+
+from posebank.datasets import tdhp
+from posebank.datasets.base import DatasetInfo, RawInstance
+from posebank.store import OCCLUDED, VISIBLE
+
+INFO = DatasetInfo(
+    name="muco_3dhp",
+    full_name="MuCo-3DHP (multi-person composites of MPI-INF-3DHP)",
+    homepage="https://vcai.mpi-inf.mpg.de/projects/SingleShotMultiPerson/",
+    licence="As MPI-INF-3DHP: research use only; the composites are generated locally from the user's 3DHP copy.",
+    citation=("D. Mehta, O. Sotnychenko, F. Mueller, W. Xu, S. Sridhar, G. Pons-Moll, C. Theobalt. Single-Shot "
+              "Multi-Person 3D Pose Estimation From Monocular RGB. 3DV 2018."),
+)
+JOINT_INFO = tdhp.FULL_JOINT_INFO
+SELECTED_JOINTS = tdhp.FULL_SELECTED_JOINTS
+PELVIS = JOINT_INFO.index("pelv")
+SOURCE_PREFIX = "composites/"
+
+DEFAULT_PARAMS = {
+    "n_composites": 200000,  # posepile's muco_3dhp_200k
+    "people_per_composite": [2, 4],  # inclusive range
+    "seed": 0,
+    "subjects": [1, 2, 3, 4, 5, 6, 7, 8],
+    "sequences": [1, 2],
+    "cameras": [0, 1, 2, 4, 5, 6, 7, 8],
+    "frame_step": 5,  # candidate frames
+    "mask_blur_px": 1.5,  # soft edge of the pasted foreground (the MATLAB script blurs it too)
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    subject: int
+    sequence: int
+    frame: int
+
+
+make_fixture = tdhp.make_fixture
+
+
+def _check_params(p: dict) -> None:
+    lo, hi = p["people_per_composite"]
+    if not 1 <= lo <= hi:
+        raise ValueError(f"muco_3dhp: people_per_composite must be [lo, hi] with 1 <= lo <= hi, got {[lo, hi]}")
+    if hi > len(p["subjects"]):
+        raise ValueError(f"muco_3dhp: {hi} people per composite need as many subjects, have {p['subjects']}")
+    if p["n_composites"] < 1:
+        raise ValueError("muco_3dhp: n_composites must be >= 1")
+
+
+@functools.lru_cache(maxsize=4)
+def _sequences(root: str, subjects: tuple, sequences: tuple) -> dict[tuple[int, int], tdhp.TrainSequence]:
+    return {(s, q): tdhp.load_sequence(root, s, q) for s in subjects for q in sequences}
+
+
+def _tdhp_params(p: dict) -> dict:
+    return {"train_subjects": list(p["subjects"]), "val_subjects": [], "sequences": list(p["sequences"]),
+            "cameras": list(p["cameras"])}
+
+
+def plan(root, params: dict | None = None) -> list[tuple[int, list[Person]]]:
+    """The composites: for each, its camera and its people (farthest first). Deterministic from the seed."""
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    _check_params(p)
+    tdhp.check_layout(root, _tdhp_params(p), dataset="muco_3dhp")
+    seqs = _sequences(str(root), tuple(p["subjects"]), tuple(p["sequences"]))
+    candidates: dict[tuple[int, int, int], np.ndarray] = {}
+    for (s, q), seq in seqs.items():
+        for cam in p["cameras"]:
+            world = seq.world_coords(cam, SELECTED_JOINTS)[:seq.n_frames(cam)]
+            calib = seq.calibration[cam]
+            counts = tdhp.visible_joint_counts(calib.camera, world[::p["frame_step"]], calib.image_size)
+            frames = np.arange(0, len(world), p["frame_step"])[counts == len(SELECTED_JOINTS)]
+            if len(frames):
+                candidates[(s, q, cam)] = frames
+    rng = np.random.default_rng(p["seed"])
+    lo, hi = p["people_per_composite"]
+    out = []
+    for _ in range(p["n_composites"]):
+        cam = int(rng.choice(p["cameras"]))
+        subjects = sorted({s for (s, _q, c) in candidates if c == cam})
+        if len(subjects) < lo:
+            raise ValueError(f"muco_3dhp: camera {cam} has candidate frames in only {len(subjects)} subjects")
+        n = int(rng.integers(lo, min(hi, len(subjects)) + 1))
+        people = []
+        for s in rng.choice(subjects, n, replace=False):
+            seqs_of_s = sorted(q for (s2, q, c) in candidates if s2 == s and c == cam)
+            q = int(rng.choice(seqs_of_s))
+            people.append(Person(int(s), q, int(rng.choice(candidates[(int(s), q, cam)]))))
+        depth = [seqs[(h.subject, h.sequence)].calibration[cam].camera.world_to_camera(
+            seqs[(h.subject, h.sequence)].world_coords(cam, SELECTED_JOINTS)[h.frame, PELVIS])[2] for h in people]
+        out.append((cam, [people[i] for i in np.argsort(depth)[::-1]]))
+    return out
+
+
+def instances(root, params: dict | None = None) -> list[RawInstance]:
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    composites = plan(root, p)  # checks the raw layout first
+    seqs = _sequences(str(root), tuple(p["subjects"]), tuple(p["sequences"]))
+    out = []
+    for k, (cam, people) in enumerate(composites):
+        for slot, h in enumerate(people):
+            seq = seqs[(h.subject, h.sequence)]
+            out.append(RawInstance(
+                source=f"{SOURCE_PREFIX}{k:06d}", frame_index=k,
+                world_coords=seq.world_coords(cam, SELECTED_JOINTS)[h.frame].astype(np.float32),
+                camera=seq.camera(cam), split="train", subject=f"S{h.subject}", sequence=f"Seq{h.sequence}",
+                activity=f"frame{h.frame}", camera_name=str(cam), person_index=slot))
+    return out
+
+
+def compose(frames: Sequence[tdhp.PersonFrame], blur_px: float) -> tuple[np.ndarray, list[np.ndarray], list]:
+    """Paste people (farthest first) into one image; returns the image, each person's visible mask, and each
+    person's per-joint visibility."""
+    image = frames[0].image.astype(np.float32)
+    h, w = image.shape[:2]
+    def soft(alpha):
+        return cv2.GaussianBlur(alpha, (0, 0), blur_px) if blur_px > 0 else alpha
+
+    pasted, bodies = [], []
+    for f in frames:
+        person = f.fg_alpha.astype(np.float32) / 255
+        chair = f.chair_alpha.astype(np.float32) / 255 if f.chair_alpha is not None else 0 * person
+        alpha = soft(np.maximum(person, chair))
+        image = image * (1 - alpha[..., None]) + f.image.astype(np.float32) * alpha[..., None]
+        pasted.append(alpha > 0.5)  # what this person's paste covers (person and chair)
+        bodies.append(soft(person) > 0.5)  # the person alone; a subset of what was pasted
+    masks, visibility = [], []
+    for i, f in enumerate(frames):
+        covered = np.zeros((h, w), bool)
+        for nearer in pasted[i + 1:]:
+            covered |= nearer
+        masks.append(bodies[i] & ~covered)
+        xy = np.round(f.camera.project(f.world_coords)).astype(int)
+        inside = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < w) & (xy[:, 1] < h)
+        vis = np.full(len(xy), OCCLUDED, np.uint8)
+        idx = np.flatnonzero(inside)
+        vis[idx] = np.where(covered[xy[idx, 1], xy[idx, 0]], OCCLUDED, VISIBLE)
+        visibility.append(vis)
+    return np.clip(np.round(image), 0, 255).astype(np.uint8), masks, visibility
+
+
+def frame_source(raw_root, params: dict | None = None):
+    """Renders composite k (source ``composites/<k>``) with its people's masks and visibilities."""
+    from posebank.build import Frame
+
+    p = {**DEFAULT_PARAMS, **(params or {})}
+    composites = plan(raw_root, p)
+    seqs = _sequences(str(raw_root), tuple(p["subjects"]), tuple(p["sequences"]))
+
+    def frames(source: str, indices: Sequence[int]) -> Iterator[tuple[int, Frame]]:
+        for k in sorted(set(indices)):
+            cam, people = composites[k]
+            person_frames = [next(seqs[(h.subject, h.sequence)].read_frames(cam, [h.frame], SELECTED_JOINTS))
+                             for h in people]
+            image, masks, visibility = compose(person_frames, p["mask_blur_px"])
+            yield k, Frame(image, masks=dict(enumerate(masks)), visibility=dict(enumerate(visibility)))
+
+    return frames

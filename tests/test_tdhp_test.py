@@ -1,0 +1,188 @@
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io
+
+from marks import mark_errors
+from posebank.convert import convert
+from posebank.datasets import RawFileError, RawLayoutError, tdhp, tdhp_test
+from posebank.imaging.video import read_image
+from posebank.store import Cache
+
+# one sequence per camera and scene kind: TS1 (studio), TS3 (one extra image), TS5 (outdoor, distorted lens)
+SUBJECTS = [1, 3, 5]
+N_FRAMES = 12
+PARAMS = {"test_subjects": SUBJECTS}
+
+
+@pytest.fixture(scope="module")
+def ts_raw(tmp_path_factory) -> Path:
+    return tdhp_test.make_fixture(tmp_path_factory.mktemp("tdhp_test_raw"), seed=2, subjects=SUBJECTS,
+                                  n_frames=N_FRAMES)
+
+
+@pytest.fixture(scope="module")
+def ts_cache(ts_raw, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tdhp_test_cache") / "tdhp_test.h5"
+    convert("tdhp_test", ts_raw, out, PARAMS, progress=False)
+    return out
+
+
+def test_cameras_follow_the_calibration_files():
+    studio, outdoor = tdhp_test.sequence_camera(1), tdhp_test.sequence_camera(6)
+    assert tdhp_test.sequence_camera(4).allclose(studio) and tdhp_test.sequence_camera(5).allclose(outdoor)
+    k = studio.intrinsic_matrix
+    # focal 7.32506 mm on a 10 mm, 2048 px sensor; centre offset (-0.0322884, 0.0929296) mm
+    assert k[0, 0] == pytest.approx(1500.1723, abs=1e-3) and k[1, 1] == pytest.approx(1500.8324, abs=1e-3)
+    assert k[0, 2] == pytest.approx(1017.3873, abs=1e-3) and k[1, 2] == pytest.approx(1043.0320, abs=1e-3)
+    assert not studio.has_distortion
+    k = outdoor.intrinsic_matrix
+    assert k[0, 0] == pytest.approx(1683.9835, abs=1e-3) and k[1, 1] == pytest.approx(1672.5930, abs=1e-3)
+    assert k[0, 2] == pytest.approx(939.8575, abs=1e-3) and k[1, 2] == pytest.approx(560.1407, abs=1e-3)
+    np.testing.assert_allclose(outdoor.distortion_coeffs, [-0.276859611, 0.131125256, -0.000360494,
+                                                           -0.001149441, -0.049318332])
+    for cam, origin in ((studio, [3427.28, 1387.86, 309.42]), (outdoor, [-2104.3074, 1038.6707, -4596.6367])):
+        np.testing.assert_allclose(cam.t, origin)
+        np.testing.assert_allclose(cam.R @ cam.R.T, np.eye(3), atol=1e-5)
+        assert np.linalg.det(cam.R) > 0
+        assert cam.R[1] @ [0, 1, 0] < -0.97  # image y points down, world y up
+    assert tdhp_test.sequence_image_size(2) == (2048, 2048) and tdhp_test.sequence_image_size(6) == (1920, 1080)
+    assert [tdhp_test.scene(i) for i in range(1, 7)] == ["green-screen"] * 2 + ["no-green-screen"] * 2 + ["outdoor"] * 2
+
+
+def test_annotation_file_is_matlab_73(ts_raw):
+    path = ts_raw / "TS1/annot_data.mat"
+    assert path.read_bytes()[:19] == b"MATLAB 7.3 MAT-file"
+    with pytest.raises(NotImplementedError):  # scipy recognises a v7.3 file and refers to HDF5 readers
+        scipy.io.loadmat(str(path))
+    with h5py.File(path, "r") as f:
+        assert f["annot2"].shape == (N_FRAMES, 1, 17, 2) and f["annot3"].shape == (N_FRAMES, 1, 17, 3)
+        assert f["univ_annot3"].shape == (N_FRAMES, 1, 17, 3) and f["valid_frame"].shape == (N_FRAMES, 1)
+        assert f["activity_annotation"].shape == (N_FRAMES, 1) and f["annot3"].attrs["MATLAB_class"] == b"double"
+    annot = tdhp_test.read_test_annot(path)
+    assert annot["annot3"].shape == (N_FRAMES, 17, 3) and annot["valid_frame"].dtype == bool
+    assert set(annot["activity"]) <= set(range(1, 8))
+    # the test joints reordered are the training joints
+    assert [tdhp_test.TEST_JOINT_NAMES[i] for i in tdhp_test.TEST_TO_JOINT_INFO] == list(tdhp.JOINT_INFO.names)
+
+
+def test_fixture_round_trip_on_marks(ts_raw, ts_cache):
+    raw_err, crop_err, annot_err = [], [], []
+    annots = {ts: tdhp_test.read_test_annot(ts_raw / f"TS{ts}/annot_data.mat") for ts in SUBJECTS}
+    with Cache(ts_cache) as cache:
+        for i in range(len(cache)):
+            ex = cache[i]
+            source, frame_number = cache.blob("source_path", i).decode().split("#")
+            ts = int(ex.subject[2:])
+            assert source == f"TS{ts}/imageSequence/img_{int(frame_number):06d}.jpg"
+            cam = tdhp_test.sequence_camera(ts)
+            projected = cam.project(ex.world_coords)
+            annot2 = annots[ts]["annot2"][ex.frame_index - 1][list(tdhp_test.TEST_TO_JOINT_INFO)]
+            annot_err.extend(np.linalg.norm(projected - annot2, axis=-1))
+            raw_err.extend(mark_errors(read_image(ts_raw / source), projected, radius=9, min_distance=22))
+            crop_err.extend(mark_errors(ex.decode_image(), ex.camera.project(ex.world_coords), 5, 13))
+    assert len(raw_err) > 150 and len(crop_err) > 50
+    assert max(annot_err) < 0.01, max(annot_err)  # the world joints reproduce annot2, distortion included
+    assert max(raw_err) < 1.0, max(raw_err)
+    assert max(crop_err) < 1.5, max(crop_err)
+
+
+def test_only_valid_frames_become_test_examples(ts_raw, ts_cache):
+    with Cache(ts_cache) as cache:
+        cols = cache.read()
+        assert cache.split_counts() == {"train": 0, "val": 0, "test": len(cache)}
+        assert cache.joint_info.names == tdhp.JOINT_INFO.names
+        for ts in SUBJECTS:
+            annot = tdhp_test.read_test_annot(ts_raw / f"TS{ts}/annot_data.mat")
+            rows = cols["subject"] == f"TS{ts}"
+            # frame_index is the image's file number (1-based); frames 3, 7, 11 (0-based) are invalid
+            assert sorted(cols["frame_index"][rows]) == [i + 1 for i in np.flatnonzero(annot["valid_frame"])]
+            assert sorted(cols["frame_index"][rows]) == [1, 2, 3, 5, 6, 7, 9, 10, 11]
+            names = [tdhp_test.ACTIVITIES[annot["activity"][f - 1] - 1] for f in cols["frame_index"][rows]]
+            assert list(cols["activity"][rows]) == names
+            assert set(cols["camera_name"][rows]) == {"ts1-4" if ts <= 4 else "ts5-6"}
+            assert set(cols["sequence"][rows]) == {f"TS{ts}"}
+    # TS3 holds one image more than it has annotations, as in the release
+    assert (ts_raw / "TS3/imageSequence/img_000013.jpg").is_file()
+
+
+def test_frame_step_and_nested_folder(ts_raw, tmp_path):
+    nested = tmp_path / "raw"
+    shutil.copytree(ts_raw / "TS5", nested / "mpi_inf_3dhp_test_set" / "TS5")
+    insts = tdhp_test.instances(nested, {"test_subjects": [5], "frame_step": 2})
+    assert [r.frame_index for r in insts] == [1, 3, 5, 7, 9, 11]  # valid even 0-based frames 0 2 4 6 8 10
+    assert insts[0].source == "mpi_inf_3dhp_test_set/TS5/imageSequence/img_000001.jpg"
+
+
+# ------------------------------------------------------------------------------------------- malformed trees
+@pytest.fixture
+def broken_raw(ts_raw, tmp_path):
+    dst = tmp_path / "raw"
+    shutil.copytree(ts_raw, dst)
+    return dst
+
+
+def assert_no_output(out: Path):
+    assert not out.exists()
+    assert not out.parent.exists() or [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+
+
+def test_missing_annotation_is_named(broken_raw, tmp_path):
+    (broken_raw / "TS3/annot_data.mat").unlink()
+    out = tmp_path / "out" / "t.h5"
+    with pytest.raises(RawLayoutError,
+                       match=r"tdhp_test: raw dataset incomplete at .*raw: missing TS3/annot_data\.mat"):
+        convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
+    assert_no_output(out)
+
+
+def test_missing_image_of_a_valid_frame_is_named(broken_raw, tmp_path):
+    (broken_raw / "TS5/imageSequence/img_000006.jpg").unlink()
+    (broken_raw / "TS5/imageSequence/img_000004.jpg").unlink()  # frame 3 is invalid: not needed
+    out = tmp_path / "t.h5"
+    with pytest.raises(RawLayoutError, match=r"missing TS5/imageSequence/img_000006\.jpg$"):
+        convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
+    assert_no_output(out)
+
+
+def test_wrong_array_shape_is_named(broken_raw, tmp_path):
+    path = broken_raw / "TS1/annot_data.mat"
+    with h5py.File(path, "r+") as f:
+        data = f["annot3"][:, :, :16]
+        del f["annot3"]
+        f["annot3"] = data
+    out = tmp_path / "t.h5"
+    with pytest.raises(RawFileError, match=r"TS1/annot_data\.mat: 'annot3' has shape \(12, 1, 16, 3\), expected "
+                                           r"\(T, 1, 17, 3\)"):
+        convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
+    assert_no_output(out)
+
+
+def test_v5_file_is_named(broken_raw, tmp_path):
+    path = broken_raw / "TS5/annot_data.mat"
+    scipy.io.savemat(str(path), {"annot2": np.zeros((2, 17, 1, N_FRAMES))})
+    out = tmp_path / "t.h5"
+    with pytest.raises(RawFileError, match=r"TS5/annot_data\.mat: not a readable MATLAB v7\.3 \(HDF5\) file"):
+        convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
+    assert_no_output(out)
+
+
+def test_missing_valid_frame_is_named(broken_raw, tmp_path):
+    with h5py.File(broken_raw / "TS3/annot_data.mat", "r+") as f:
+        del f["valid_frame"]
+    out = tmp_path / "t.h5"
+    with pytest.raises(RawFileError, match=r"TS3/annot_data\.mat: no 'valid_frame' array"):
+        convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
+    assert_no_output(out)
+
+
+def test_missing_root_and_bad_params(tmp_path):
+    with pytest.raises(RawLayoutError, match="tdhp_test: raw dataset not found at"):
+        convert("tdhp_test", tmp_path / "nowhere", tmp_path / "x.h5", progress=False)
+    with pytest.raises(ValueError, match="TS1..TS6"):
+        convert("tdhp_test", tmp_path, tmp_path / "x.h5", {"test_subjects": [7]}, progress=False)
+    with pytest.raises(ValueError, match="unknown parameters"):
+        convert("tdhp_test", tmp_path, tmp_path / "x.h5", {"subjects": [1]}, progress=False)
