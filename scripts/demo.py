@@ -1,40 +1,85 @@
-"""`make demo`: generate the fixture raw trees, run the DVC pipeline on them, push to the default remote and
-print what was built. Runs offline; reuses fixtures and outputs that are already up to date."""
+"""`make demo`: the whole pipeline on generated fixtures, offline.
+
+The demo runs in its own workspace, `build/demo/` (a copy of this repository's tracked files with its own git
+repository), so it never touches `data/` of this checkout, where real raw trees live. There it writes fixture raw
+trees (miniature copies of each dataset's real layout), runs `dvc repro` on the repository's own dvc.yaml and
+params.yaml (only the fixture-scale overrides below differ), pushes to the DVC remote and prints what was built.
+A second run reuses fixtures and up-to-date stages.
+"""
 
 from __future__ import annotations
 
+import filecmp
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURE_MARK = ".posebank-fixture"
+WORKSPACE = ROOT / "build" / "demo"
 DEMO_DONE = ".posebank-demo-fixtures"
+# what differs from params.yaml: sizes that suit miniature raw trees
+OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60}}}
+GIT = ["git", "-c", "user.name=posebank demo", "-c", "user.email=demo@posebank.invalid"]
 
 
 def step(title: str) -> None:
     print(f"\n==> {title}", flush=True)
 
 
-def run(*cmd: str) -> None:
-    print("$ " + " ".join(cmd), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+def run(*cmd: str, quiet: bool = False) -> None:
+    if not quiet:
+        print("$ " + " ".join(cmd), flush=True)
+    subprocess.run(cmd, cwd=WORKSPACE, check=True, stdout=subprocess.DEVNULL if quiet else None)
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(base.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def sync_workspace() -> None:
+    """Copy the tracked files (changed ones only, so that DVC sees unchanged deps as unchanged)."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    for f in filter(None, files):
+        src, dst = ROOT / f, WORKSPACE / f
+        if not src.is_file() or f in ("params.yaml", "dvc.lock"):
+            continue
+        if not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    params = merge(yaml.safe_load((ROOT / "params.yaml").read_text()), OVERRIDES)
+    text = "# params.yaml of the repository with the demo's fixture-scale overrides\n" + yaml.safe_dump(
+        params, sort_keys=False)
+    if not (WORKSPACE / "params.yaml").exists() or (WORKSPACE / "params.yaml").read_text() != text:
+        (WORKSPACE / "params.yaml").write_text(text)
+    if not (WORKSPACE / ".git").exists():
+        run("git", "init", "-q", quiet=True)
+    run(*GIT, "add", "-A", quiet=True)
+    if subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=WORKSPACE).returncode:
+        run(*GIT, "commit", "-qm", "demo workspace", quiet=True)
 
 
 def main() -> int:
-    os.chdir(ROOT)
     sys.path.insert(0, str(ROOT / "src"))
-    import yaml
-
     from posebank import datasets
     from posebank.cli import format_summary
     from posebank.store import Cache
 
-    params = yaml.safe_load(open("params.yaml"))
-    names = [n for n in params["datasets"] if n in datasets.names()]
     t0 = time.time()
+    WORKSPACE.mkdir(parents=True, exist_ok=True)
+    step(f"demo workspace {WORKSPACE.relative_to(ROOT)} (tracked files of this checkout + fixture overrides)")
+    sync_workspace()
+    os.chdir(WORKSPACE)
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    names = [n for n in params["datasets"] if n in datasets.names()]
 
     step("fixture raw trees (miniature copies of the datasets' real layouts)")
     for name in names:
@@ -42,30 +87,30 @@ def main() -> int:
         make_fixture = datasets.get(name).make_fixture
         key = f"{make_fixture.__module__}.{make_fixture.__name__}"
         done_file = raw / DEMO_DONE
-        done = done_file.read_text().split() if done_file.exists() else []
-        if raw.is_dir() and not (raw / FIXTURE_MARK).exists():
-            print(f"{name}: {raw} holds a real raw tree; using it as it is")
-        elif key in done:
+        if done_file.exists() and key in done_file.read_text().split():
             print(f"{name}: fixture already at {raw}")
-        else:  # several datasets can share one raw tree (3DHP train/test, MuCo): each fixture writes its part
-            run(sys.executable, "-m", "posebank.cli", "fixture", name, str(raw))
-            with open(done_file, "a") as f:
-                f.write(key + "\n")
+            continue
+        # several datasets share one raw tree (3DHP training tree: tdhp, tdhp_full, muco_3dhp)
+        run(sys.executable, "-m", "posebank.cli", "fixture", name, str(raw))
+        with open(done_file, "a") as f:
+            f.write(key + "\n")
 
-    step("dvc repro (stages up to date are skipped)")
+    step("dvc repro (stages that are up to date are skipped)")
     run("dvc", "repro")
 
-    step("dvc push to the default remote")
+    step("dvc push to the default remote (build/demo/.dvc-storage)")
     run("dvc", "push", "-q")
     run("dvc", "status", "-c")
 
     step("summary")
+    total = 0
     for name in names:
-        path = Path("data/cache") / f"{name}.h5"
-        with Cache(path) as cache:
+        with Cache(Path("data/cache") / f"{name}.h5") as cache:
             print(format_summary(cache.summary()))
+            total += len(cache)
             print()
-    print(f"demo finished in {time.time() - t0:.0f} s; inspect a cache with `posebank info data/cache/<name>.h5`")
+    print(f"{len(names)} datasets, {total} examples, built in {time.time() - t0:.0f} s in {WORKSPACE}")
+    print("inspect a cache: .venv/bin/posebank info build/demo/data/cache/<name>.h5")
     return 0
 
 
