@@ -13,7 +13,7 @@ export DVC_NO_ANALYTICS := 1
 # pip on this kind of machine warns about every absent local index folder: keep the output readable
 PIP_FILTER := { grep -v --line-buffered "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: demo test lint venv clean-demo
+.PHONY: demo test lint venv clean-demo bench bench-quick
 
 venv: $(STAMP)
 
@@ -34,7 +34,14 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	@$(BIN)/ruff check src tests stages scripts
+	@$(BIN)/ruff check src tests stages scripts bench
+
+# speed targets: results as JSON in bench/results/ (never timed unit tests)
+bench: $(STAMP)
+	@$(BIN)/python bench/crop.py
+
+bench-quick: $(STAMP)
+	@$(BIN)/python bench/crop.py --quick --out bench/results/crop-quick.json
 
 clean-demo:
-	rm -rf data/raw/h36m data/cache
+	rm -rf build/demo

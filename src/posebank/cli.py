@@ -73,8 +73,23 @@ def cmd_convert(args) -> int:
     if raw is None:
         raise SystemExit(f"error: no raw folder for {args.name}: pass --raw or set datasets.{args.name}.raw "
                          f"in {args.params}")
-    counts = convert(args.name, raw, args.out, ds_params, params.get("crop"), progress=not args.quiet)
+    counts = convert(args.name, raw, args.out, ds_params, params.get("crop"), progress=not args.quiet,
+                     detect_params=params.get("detect"), segment_params=params.get("segment"),
+                     frames_params=params.get("frames"),
+                     shard_frames=params.get("pipeline", {}).get("shard_frames", 256))
     log.info("%s: wrote %s (%s)", args.name, args.out, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def cmd_stage(args) -> int:
+    from posebank.pipeline import run_stage
+
+    params = load_params(args.params)
+    if args.name not in params.get("datasets", {}):
+        raise ValueError(f"dataset {args.name!r} has no entry under datasets: in {args.params}")
+    result = run_stage(args.stage, args.name, params, progress=not args.quiet)
+    if isinstance(result, dict):
+        log.info("%s %s: %s", args.stage, args.name, ", ".join(f"{k} {v}" for k, v in sorted(result.items())))
     return 0
 
 
@@ -118,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml", help="params file (dataset and crop settings)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_convert)
+
+    s = sub.add_parser("stage", help="run one pipeline stage for one dataset (what dvc.yaml calls)")
+    s.add_argument("stage", choices=["convert", "frames", "detect", "segment", "crop"])
+    s.add_argument("name")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_stage)
 
     s = sub.add_parser("info", help="summarise a cache file")
     s.add_argument("file")

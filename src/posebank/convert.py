@@ -1,33 +1,28 @@
-"""Convert one raw dataset tree into its cache file."""
+"""Convert one raw dataset tree into its cache file in one call: every pipeline stage, in a temporary folder."""
 
 from __future__ import annotations
 
-import logging
+import tempfile
 from pathlib import Path
 
-from posebank import datasets
-from posebank.build import build_cache, params_digest
-from posebank.imaging.crop import CropParams
-
-log = logging.getLogger(__name__)
+from posebank.pipeline import Layout, run_all
 
 
 def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params: dict | None = None,
-            progress: bool = True) -> dict:
-    """Check the raw layout, select instances, crop them and write ``out`` atomically. Returns counts."""
-    module = datasets.get(name)
-    p = {**module.DEFAULT_PARAMS, **(dataset_params or {})}
-    unknown = set(dataset_params or {}) - set(module.DEFAULT_PARAMS) - {"raw"}
-    if unknown:
-        raise ValueError(f"{name}: unknown parameters {sorted(unknown)}; known: {sorted(module.DEFAULT_PARAMS)}")
-    p.pop("raw", None)
-    crop = CropParams.from_dict(crop_params)
-    instances = module.instances(Path(raw), p)
-    log.info("%s: %d instances selected from %s", name, len(instances), raw)
-    attrs = {"params_digest": params_digest(p, crop.__dict__), "params": p, "crop_params": crop.__dict__,
-             "citation": module.INFO.citation, "licence": module.INFO.licence, "homepage": module.INFO.homepage}
-    # datasets whose images are rendered rather than read (composites) provide their own frame source
-    make_source = getattr(module, "frame_source", None)
-    frame_source = make_source(Path(raw), p) if make_source is not None else None
-    return build_cache(out, name, module.JOINT_INFO, instances, raw, crop, attrs, progress=progress,
-                       frame_source=frame_source)
+            progress: bool = True, detect_params: dict | None = None, segment_params: dict | None = None,
+            frames_params: dict | None = None, shard_frames: int = 256) -> dict:
+    """Check the raw layout, select instances, extract frames, box, segment and crop them, and write ``out``
+    atomically. Returns counts per split. Without ``segment_params`` no masks are computed (datasets that ship
+    masks keep theirs)."""
+    out = Path(out)
+    params = {
+        "datasets": {name: dict(dataset_params or {})},
+        "crop": crop_params,
+        "frames": frames_params,
+        "detect": detect_params,
+        "segment": segment_params or {"backend": "none"},
+        "pipeline": {"shard_frames": shard_frames},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{out.name}.", dir=out.parent) as tmp:
+        return run_all(name, raw, Layout(name, Path(tmp), out), params, progress)

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from posebank.camera import Camera
+from posebank.imaging.jpeg import DECODE_FACTORS, decode_jpeg_reduced
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,7 +19,6 @@ class CropParams:
     target_box_px: float = 256.0  # long side of the person box in the crop
     context: float = 1.5  # crop side = box long side x context
     max_upscale: float = 1.2
-    box_expansion: float = 1.15  # box from projected joints: tight box scaled by this about its centre
     jpeg_quality: int = 95
     interpolation: str = "cubic"
 
@@ -135,3 +135,39 @@ def crop_person(image: np.ndarray, camera: Camera, box, params: CropParams):
     new_camera, size = crop_camera(camera, box, params)
     crop = reproject_image(image, camera, new_camera, size, params.interpolation)
     return crop, new_camera, reproject_box(box, camera, new_camera)
+
+
+def crop_scale(camera: Camera, new_camera: Camera) -> float:
+    """Output pixels per source pixel of a crop camera made by :func:`crop_camera` (its zoom factor)."""
+    k_old, k_new = camera.intrinsic_matrix, new_camera.intrinsic_matrix
+    return float(max(k_new[0, 0] / k_old[0, 0], k_new[1, 1] / k_old[1, 1]))
+
+
+def choose_decode_factor(scale: float, max_factor: int = 8) -> int:
+    """The largest JPEG decode reduction ``f`` (1, 2, 4 or 8, at most ``max_factor``) that still leaves at least
+    one decoded pixel per output pixel, i.e. ``f <= 1 / scale`` with ``scale`` = output px per source px."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be positive and finite, got {scale}")
+    limit = 1.0 / scale * (1 + 1e-9)  # tolerate rounding when 1 / scale is exactly a power of two
+    return max(f for f in DECODE_FACTORS if f == 1 or (f <= limit and f <= max_factor))
+
+
+def crop_person_from_jpeg(jpeg: bytes, camera: Camera, box, params: CropParams, *, max_factor: int = 8):
+    """:func:`crop_person` straight from JPEG bytes, decoding at reduced resolution when the crop shrinks.
+
+    The crop camera and size are those of :func:`crop_camera` (they depend only on ``camera``, ``box`` and
+    ``params``). The frame is decoded at 1/f of its size, f being the largest of 1, 2, 4, 8 with f <= 1/scale
+    (:func:`choose_decode_factor`), so the decoded image still has at least about one pixel per crop pixel;
+    its camera is ``camera.zoomed(1 / f)`` (see :func:`posebank.imaging.jpeg.decode_jpeg_reduced` for the
+    pixel geometry), and :func:`reproject_image` renders the crop from it. OpenCV can only decode the whole
+    frame, so the reduced full-frame decode is the saving on offer; the reprojection itself only touches the
+    region under the crop.
+
+    Returns (crop image, crop camera, box in the crop, decode factor f).
+    """
+    new_camera, size = crop_camera(camera, box, params)
+    factor = choose_decode_factor(crop_scale(camera, new_camera), max_factor)
+    image = decode_jpeg_reduced(jpeg, factor)
+    source_camera = camera if factor == 1 else camera.zoomed(1.0 / factor)
+    crop = reproject_image(image, source_camera, new_camera, size, params.interpolation)
+    return crop, new_camera, reproject_box(box, camera, new_camera), factor

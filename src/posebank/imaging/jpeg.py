@@ -18,3 +18,32 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     if arr is None:
         raise ValueError("bytes are not a decodable image")
     return arr
+
+
+_REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                  8: cv2.IMREAD_REDUCED_COLOR_8}
+DECODE_FACTORS = tuple(sorted(_REDUCED_FLAGS))
+
+
+def decode_jpeg_reduced(data: bytes, factor: int) -> np.ndarray:
+    """Decode a JPEG at 1/``factor`` of its size (``factor`` in 1, 2, 4, 8), as libjpeg's scaled IDCT does it.
+
+    The decoder never builds the full-resolution image: each 8x8 DCT block is inverse-transformed straight to
+    (8/factor)^2 pixels, which saves most of the inverse-DCT, chroma upsampling and colour conversion work (the
+    entropy decoding of the whole file remains). The result is ``ceil(w / factor)`` x ``ceil(h / factor)``
+    pixels. Geometry: reduced pixel ``u`` is (close to) the average of full-resolution pixels
+    ``[factor u, factor u + factor)``, whose centre is at ``factor u + (factor - 1) / 2``; that is exactly the
+    pixel convention of ``Camera.zoomed(1 / factor)`` (``x -> (x + 0.5) / factor - 0.5``), so
+    ``camera.zoomed(1 / factor)`` is the camera of the reduced image.
+
+    OpenCV decodes the whole frame: it offers no way to decode only a region of interest (libjpeg's
+    ``jpeg_crop_scanline``/``jpeg_skip_scanlines`` are not exposed), so a reduced full-frame decode is the
+    cheapest decode available here.
+    """
+    flag = _REDUCED_FLAGS.get(factor)
+    if flag is None:
+        raise ValueError(f"decode factor must be one of {DECODE_FACTORS}, got {factor!r}")
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if arr is None:
+        raise ValueError("bytes are not a decodable image")
+    return arr
