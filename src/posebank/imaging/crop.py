@@ -12,6 +12,7 @@ import numpy as np
 
 from posebank.camera import Camera
 from posebank.imaging.jpeg import DECODE_FACTORS, decode_jpeg_reduced
+from posebank.settings import checked_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,11 +25,7 @@ class CropParams:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> CropParams:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        d = dict(d or {})
-        unknown = set(d) - fields
-        if unknown:
-            raise ValueError(f"unknown crop parameters: {sorted(unknown)}")
+        d = checked_fields(cls, d, "crop")
         return cls(**d)
 
 

@@ -35,6 +35,8 @@ import cv2
 import numpy as np
 import scipy.optimize
 
+from posebank.settings import checked_fields
+
 BACKENDS = ("projected", "hog", "torchvision")
 MODELS = {  # torchvision builder name -> number of classes of its COCO checkpoints (person is class 1 in both)
     "fasterrcnn_resnet50_fpn": 91,
@@ -98,11 +100,7 @@ class DetectParams:
 
     @classmethod
     def from_dict(cls, d: Mapping | None) -> DetectParams:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        d = dict(d or {})
-        unknown = set(d) - fields
-        if unknown:
-            raise ValueError(f"unknown detect parameters: {sorted(unknown)}; known: {sorted(fields)}")
+        d = checked_fields(cls, d, "detect")
         return cls(**d)
 
 

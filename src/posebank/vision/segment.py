@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from posebank.imaging.masks import encode
+from posebank.settings import checked_fields
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -75,11 +76,7 @@ class SegmentParams:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SegmentParams:
-        fields = {f.name for f in dataclasses.fields(cls)}
-        d = dict(d or {})
-        unknown = set(d) - fields
-        if unknown:
-            raise ValueError(f"unknown segment parameters: {sorted(unknown)}")
+        d = checked_fields(cls, d, "segment")
         if d.get("checkpoint") is not None:
             d["checkpoint"] = str(d["checkpoint"])
         return cls(**d)
