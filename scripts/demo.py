@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 WORKSPACE = ROOT / "build" / "demo"
 DEMO_DONE = ".posebank-demo-fixtures"
 # what differs from params.yaml: sizes that suit miniature raw trees
-OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60}}}
+OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60},
+                          # one camera of each kind (chest, telephoto, ceiling, low) instead of all 14
+                          "tdhp_full": {"cameras": [0, 2, 3, 9]}}}
 GIT = ["git", "-c", "user.name=posebank demo", "-c", "user.email=demo@posebank.invalid"]
 
 

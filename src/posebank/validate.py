@@ -150,9 +150,6 @@ def build_suites() -> dict[str, list]:
     return {"posebank_examples": examples, "posebank_dataset": dataset, "posebank_images": images}
 
 
-_PROGRESS_OFF = False
-
-
 def _context(gx_root):
     import great_expectations as gx
 
@@ -169,7 +166,9 @@ def init_project(gx_root="expectations", overwrite_suites: bool = False):
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx = _context(gx_root)
-    if ctx.variables.progress_bars is None or ctx.variables.progress_bars.globally is not False:
+    bars = ctx.variables.progress_bars
+    globally = bars.get("globally") if isinstance(bars, dict) else getattr(bars, "globally", None)
+    if globally is not False:
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         ctx.variables.save()
     try:
@@ -187,7 +186,7 @@ def init_project(gx_root="expectations", overwrite_suites: bool = False):
             bd = asset.get_batch_definition("whole")
         except (KeyError, LookupError, ValueError):
             bd = asset.add_batch_definition_whole_dataframe("whole")
-        names = set(ctx.suites.all() and [s.name for s in ctx.suites.all()])
+        names = {s.name for s in ctx.suites.all()}
         if suite_name in names and overwrite_suites:
             ctx.suites.delete(suite_name)
             names.discard(suite_name)
@@ -306,7 +305,7 @@ def example_frame(cache, start: int, stop: int, root: int | None):
         "max_abs_distortion": np.abs(dist).max(axis=1),
         "world_up_norm": np.linalg.norm(up, axis=1),
         "image_width": size[:, 0].astype(np.int64), "image_height": size[:, 1].astype(np.int64),
-        "bbox_left_gap": bbox[:, 0] + 0.5 - 0.5,
+        "bbox_left_gap": bbox[:, 0],
         "bbox_top_gap": bbox[:, 1],
         "bbox_right_gap": w - (bbox[:, 0] + bbox[:, 2]),
         "bbox_bottom_gap": h - (bbox[:, 1] + bbox[:, 3]),
@@ -315,8 +314,6 @@ def example_frame(cache, start: int, stop: int, root: int | None):
         "split": split.astype(np.int64),
         "root_x_frac": root_x, "root_y_frac": root_y,
     })
-    # inf would be treated as a value by GX; turn non-finite derived numbers into NaN only where the cause is
-    # already reported by a finiteness column (camera_finite / any_inf)
     return frame
 
 
