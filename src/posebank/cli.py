@@ -107,6 +107,19 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_show(args) -> int:
+    from posebank.contact import render_contact_sheet
+
+    cache = args.cache or Path(args.cache_dir) / f"{args.name}.h5"
+    out = args.out or Path("reports/contact") / f"{args.name}.png"
+    if not Path(cache).is_file():
+        raise FileNotFoundError(f"no cache file {cache} (pass --cache)")
+    res = render_contact_sheet(cache, out, per_split=args.per_split, seed=args.seed, tile=args.tile)
+    shown = ", ".join(f"{k} {len(v)}" for k, v in res["splits"].items()) or "none"
+    print(f"{args.name}: wrote {res['path']} ({res['n_tiles']} tiles: {shown})")
+    return 0
+
+
 def cmd_fixture(args) -> int:
     from posebank import datasets
 
@@ -145,6 +158,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("show", help="draw a contact sheet of a cache: random crops per split with skeleton, box, mask")
+    s.add_argument("name")
+    s.add_argument("--cache", help="cache file (default: CACHE_DIR/NAME.h5)")
+    s.add_argument("--cache-dir", default="data/cache")
+    s.add_argument("--out", help="PNG to write (default: reports/contact/NAME.png)")
+    s.add_argument("--per-split", type=int, default=8)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--tile", type=int, default=192)
+    s.set_defaults(func=cmd_show)
 
     s = sub.add_parser("fixture", help="write a miniature raw tree of a dataset in its real layout")
     s.add_argument("name")

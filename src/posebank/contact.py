@@ -127,7 +127,7 @@ def overlay(example: Example, joint_info: JointInfo, scale: float = 1.0,
                       BOX_COLOR, unit, cv2.LINE_AA, _SHIFT)
 
     px = joint_pixels(example)
-    px[:, 0] = px[:, 0] * sx
+    px[:, 0] = (px[:, 0] + 0.5) * sx - 0.5
     px[:, 1] = (px[:, 1] + 0.5) * sy - 0.5
     ok = np.array([_drawable(p, img.shape) for p in px], bool)
     px[~ok] = np.nan
