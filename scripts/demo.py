@@ -10,6 +10,7 @@ A second run reuses fixtures and up-to-date stages.
 from __future__ import annotations
 
 import filecmp
+import json
 import os
 import shutil
 import subprocess
@@ -97,7 +98,7 @@ def main() -> int:
         with open(done_file, "a") as f:
             f.write(key + "\n")
 
-    step("dvc repro (stages that are up to date are skipped)")
+    step("dvc repro: convert -> frames -> detect -> segment -> crop -> validate (up-to-date stages are skipped)")
     run("dvc", "repro")
 
     step("dvc push to the default remote (build/demo/.dvc-storage)")
@@ -110,8 +111,12 @@ def main() -> int:
         with Cache(Path("data/cache") / f"{name}.h5") as cache:
             print(format_summary(cache.summary()))
             total += len(cache)
-            print()
-    print(f"{len(names)} datasets, {total} examples, built in {time.time() - t0:.0f} s in {WORKSPACE}")
+        report = json.loads(Path(f"reports/validation/{name}.json").read_text())
+        print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
+              f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / 'reports/contact' / name}.png")
+        print()
+    print(f"{len(names)} datasets, {total} examples, built and validated in {time.time() - t0:.0f} s in {WORKSPACE}")
+    print(f"Data Docs: {WORKSPACE / 'reports/data_docs/index.html'}")
     print("inspect a cache: .venv/bin/posebank info build/demo/data/cache/<name>.h5")
     return 0
 

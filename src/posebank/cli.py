@@ -107,6 +107,28 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from posebank.validate import ValidationFailed, validate
+
+    params = load_params(args.params)
+    cache = args.cache or Path(params.get("pipeline", {}).get("cache", "data/cache")) / f"{args.name}.h5"
+    report = args.report or Path("reports/validation") / f"{args.name}.json"
+    try:
+        s = validate(cache, args.name, params.get("validate", {}), report,
+                     data_docs_dir=None if args.no_docs else args.data_docs, gx_root=args.gx_root)
+    except ValidationFailed as e:
+        print(f"validation failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{args.name}: {s['expectations_passed']}/{s['expectations']} expectations passed on "
+          f"{s['examples']} examples; report {report}")
+    if args.contact:
+        from posebank.contact import render_contact_sheet
+
+        res = render_contact_sheet(cache, Path(args.contact) / f"{args.name}.png")
+        print(f"{args.name}: contact sheet {res['path']}")
+    return 0
+
+
 def cmd_show(args) -> int:
     from posebank.contact import render_contact_sheet
 
@@ -158,6 +180,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("validate", help="check a cache with the Great Expectations suites in expectations/")
+    s.add_argument("name")
+    s.add_argument("--cache", help="cache file (default: pipeline.cache/NAME.h5)")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("--report", help="JSON report (default: reports/validation/NAME.json)")
+    s.add_argument("--data-docs", default="reports/data_docs")
+    s.add_argument("--no-docs", action="store_true")
+    s.add_argument("--gx-root", default="expectations")
+    s.add_argument("--contact", help="also draw the contact sheet into this folder (e.g. reports/contact)")
+    s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("show", help="draw a contact sheet of a cache: random crops per split with skeleton, box, mask")
     s.add_argument("name")

@@ -1,0 +1,162 @@
+"""Validation of caches with the committed Great Expectations suites: the real fixture cache passes, and each
+kind of corruption fails naming the expectation, the column and the example ids."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+PARAMS = {"image_sample_size": 10_000, "chunk_rows": 40}
+
+
+@pytest.fixture(scope="module")
+def gx_root(tmp_path_factory):
+    """A copy of the committed GX project, so runs write their results outside the checkout."""
+    root = tmp_path_factory.mktemp("gx") / "expectations"
+    shutil.copytree(REPO / "expectations", root, ignore=shutil.ignore_patterns("uncommitted"))
+    return root
+
+
+def _copy(src, tmp_path, name="h36m.h5"):
+    dst = tmp_path / name
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _rewrite(src, dst, modify, joint_info=None):
+    """Write a new cache with every example of ``src`` passed through ``modify(i, example)``."""
+    from posebank.store import Cache, CacheWriter
+
+    with Cache(src) as c, CacheWriter(dst, c.dataset, joint_info or c.joint_info) as w:
+        for i in range(len(c)):
+            w.add(modify(i, c[i]))
+    return dst
+
+
+def _fails(cache, gx_root, tmp_path, expectation_type, column, ids=None, name="h36m", **params):
+    from posebank.validate import ValidationFailed, validate
+
+    report = tmp_path / "report.json"
+    with pytest.raises(ValidationFailed) as err:
+        validate(cache, name, {**PARAMS, **params}, report, gx_root=gx_root)
+    msg = str(err.value)
+    assert expectation_type in msg and repr(column) in msg, msg
+    failing = json.loads(report.read_text())["failing"]
+    hits = [f for f in failing if f["expectation_type"] == expectation_type and f["column"] == column]
+    assert hits, failing
+    if ids is not None:
+        assert set(ids) <= set(hits[0]["failing_example_ids"]), hits[0]
+        assert str(ids[0]) in msg
+    return failing
+
+
+def test_fixture_cache_passes(h36m_cache, gx_root, tmp_path):
+    from posebank.validate import validate
+
+    report = tmp_path / "validation" / "h36m.json"
+    docs = tmp_path / "data_docs"
+    s = validate(h36m_cache, "h36m", {**PARAMS, "expected_counts": {"h36m": 72}}, report, data_docs_dir=docs,
+                 gx_root=gx_root)
+    assert s["success"] and s["pass_rate"] == 1.0 and not s["failing"]
+    assert s["examples"] == 72 and s["chunks"] == 2 and s["images_sampled"] == 72
+    assert json.loads(report.read_text())["expectations_passed"] == s["expectations"]
+    assert (docs / "index.html").is_file()
+    # every column check ran on every example
+    ex = [r for r in s["results"] if r["suite"] == "posebank_examples"]
+    assert ex and all(r["element_count"] == 72 for r in ex)
+
+
+def test_expected_count_mismatch(h36m_cache, gx_root, tmp_path):
+    _fails(h36m_cache, gx_root, tmp_path, "expect_column_pair_values_to_be_equal",
+           "n_examples,expected_n_examples", expected_counts={"h36m": 1000})
+
+
+def test_wrong_joint_count(h36m_cache, gx_root, tmp_path):
+    from posebank.skeleton import JointInfo
+    from posebank.store import Cache
+
+    with Cache(h36m_cache) as c:
+        ji = JointInfo(list(c.joint_info.names[:16]))
+
+    def drop_joint(i, ex):
+        ex.world_coords = ex.world_coords[:16]
+        ex.visibility = ex.visibility[:16]
+        return ex
+
+    bad = _rewrite(h36m_cache, tmp_path / "h36m.h5", drop_joint, joint_info=ji)
+    failing = _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "n_joints", ids=[0, 1])
+    assert any(f["column"] == "n_joints_file,n_joints_registered" for f in failing)
+
+
+def test_nan_camera(h36m_cache, gx_root, tmp_path):
+    bad = _copy(h36m_cache, tmp_path)
+    with h5py.File(bad, "r+") as f:
+        f["camera/t"][7] = np.nan
+    failing = _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_in_set", "camera_finite", ids=[7])
+    assert any(f["column"] == "t_finite" for f in failing)
+
+
+def test_negative_focal_length(h36m_cache, gx_root, tmp_path):
+    bad = _copy(h36m_cache, tmp_path)
+    with h5py.File(bad, "r+") as f:
+        k = f["camera/intrinsic_matrix"][11]
+        k[0, 0] = -abs(k[0, 0])
+        f["camera/intrinsic_matrix"][11] = k
+    _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "fx", ids=[11])
+
+
+def test_non_orthonormal_rotation(h36m_cache, gx_root, tmp_path):
+    bad = _copy(h36m_cache, tmp_path)
+    with h5py.File(bad, "r+") as f:
+        f["camera/R"][3] = f["camera/R"][3] * 1.05
+    _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "rot_orth_err", ids=[3])
+
+
+def test_principal_point_outside_image(h36m_cache, gx_root, tmp_path):
+    bad = _copy(h36m_cache, tmp_path)
+    with h5py.File(bad, "r+") as f:
+        k = f["camera/intrinsic_matrix"][40]
+        k[0, 2] = f["image_size"][40][0] + 10.0
+        f["camera/intrinsic_matrix"][40] = k
+    _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "cx_frac", ids=[40])
+
+
+def test_empty_mask(h36m_cache, gx_root, tmp_path):
+    from posebank.imaging.masks import encode
+
+    def with_mask(i, ex):
+        w, h = ex.image_size
+        m = np.zeros((h, w), bool)
+        if i != 5:  # example 5 gets a mask without any person pixel
+            x, y, bw, bh = np.round(ex.bbox).astype(int)
+            m[max(y, 0):y + bh, max(x, 0):x + bw] = True
+        ex.mask = encode(m)
+        return ex
+
+    bad = _rewrite(h36m_cache, tmp_path / "h36m.h5", with_mask)
+    failing = _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "mask_area_frac", ids=[5])
+    assert [f["column"] for f in failing] == ["mask_area_frac"]
+
+
+def test_undecodable_image(h36m_cache, gx_root, tmp_path):
+    bad = _copy(h36m_cache, tmp_path)
+    with h5py.File(bad, "r+") as f:
+        a, b = f["image/offsets"][20:22]
+        f["image/data"][a:b] = np.zeros(b - a, np.uint8)
+    failing = _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_in_set", "image_decodes", ids=[20])
+    assert {f["suite"] for f in failing} == {"posebank_images"}
+
+
+def test_unregistered_name_uses_own_skeleton(h36m_cache, gx_root, tmp_path):
+    """A merged (unregistered) dataset is checked against its own joint_info; only its count check applies."""
+    from posebank.validate import validate
+
+    s = validate(h36m_cache, "merged_demo", PARAMS, tmp_path / "m.json", gx_root=gx_root)
+    assert s["success"] and s["parameters"]["n_joints_expected"] == 17
