@@ -39,6 +39,7 @@ lint: $(STAMP)
 # speed targets: results as JSON in bench/results/ (never timed unit tests)
 bench: $(STAMP)
 	@$(BIN)/python bench/crop.py
+	@$(BIN)/python bench/validate.py
 
 bench-quick: $(STAMP)
 	@$(BIN)/python bench/crop.py --quick --out bench/results/crop-quick.json

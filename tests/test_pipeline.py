@@ -87,9 +87,6 @@ def test_grabcut_masks_cover_the_person(h36m_raw, tmp_path):
             mask, grey = ex.decode_mask(), ex.decode_image().mean(-1)
             xy = np.round(ex.camera.project(ex.world_coords)).astype(int)
             ok = (xy[:, 0] >= 0) & (xy[:, 1] >= 0) & (xy[:, 0] < mask.shape[1]) & (xy[:, 1] < mask.shape[0])
-            if np.median(grey[xy[ok, 1], xy[ok, 0]]) < 80:
-                assert mask.mean() < 0.01  # the fixture's walker has left the camera's view: nothing to segment
-                continue
             checked += 1
             assert 0 < mask.mean() < 0.5
             inside += list(mask[xy[ok, 1], xy[ok, 0]])

@@ -416,6 +416,10 @@ def run_crop(layout: Layout, crop: CropParams, progress: bool = True) -> dict:
                         full = decode_mask(masks[i], height, width)
                         warped = reproject_image(full.astype(np.uint8) * 255, inst.camera, camera,
                                                  crop_img.shape[1::-1], "linear")
+                        if not (warped > 127).any():
+                            writer.add_quarantine(where, "empty person mask: the person is not visible in the crop "
+                                                         "(hidden behind others or outside the frame)")
+                            continue
                         mask = encode_mask(warped > 127)
                     v = fs.visibility.get(i)
                     visibility = v if v is not None and not (v == 255).all() else inst.visibility

@@ -244,10 +244,10 @@ def _template_pose() -> np.ndarray:
 
 
 def _fixture_poses(rng: np.random.Generator, n_frames: int) -> np.ndarray:
-    """A person walking on a curve through the capture area, turning and swinging the arms."""
+    """A person walking on a circle in the capture area, turning and swinging the arms."""
     base = _template_pose()
     t = np.arange(n_frames)
-    start = rng.uniform(-600, 600, 2)
+    start = rng.uniform(-300, 300, 2)
     heading0 = rng.uniform(0, 2 * np.pi)
     out = np.zeros((n_frames, N_RAW_JOINTS, 3))
     for i in t:
@@ -261,7 +261,9 @@ def _fixture_poses(rng: np.random.Generator, n_frames: int) -> np.ndarray:
             local[list(arm)] = local[shoulder] + rel @ np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
         c, s = np.cos(heading), np.sin(heading)
         rot = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
-        pos = start + 35.0 * i * np.array([np.cos(heading0 + 0.3), np.sin(heading0 + 0.3)])
+        # a circle of 700 mm radius at 35 mm per frame: the person stays inside every camera's view
+        phase = heading0 + 0.05 * i
+        pos = start + 700.0 * np.array([np.cos(phase), np.sin(phase)])
         out[i] = local @ rot.T + [pos[0], pos[1], 0]
     return out
 
