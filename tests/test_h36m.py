@@ -1,10 +1,10 @@
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import H36M_SMALL_PARAMS
+from helpers import assert_no_output, copy_raw
 from marks import mark_errors
 from posebank.convert import convert
 from posebank.datasets import RawFileError, RawLayoutError, h36m
@@ -89,14 +89,7 @@ def test_byte_identical_builds(h36m_raw, h36m_cache, tmp_path):
 
 @pytest.fixture
 def broken_raw(h36m_raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(h36m_raw, dst)
-    return dst
-
-
-def assert_no_output(out: Path):
-    assert not out.exists()
-    assert [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    return copy_raw(h36m_raw, tmp_path)
 
 
 def test_missing_cdf_is_named(broken_raw, tmp_path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from helpers import assert_no_output, copy_raw
 from marks import mark_errors
 from posebank.convert import convert
 from posebank.datasets import RawFileError, RawLayoutError, mupots
@@ -176,14 +177,7 @@ def test_byte_identical_builds(mupots_raw, mupots_cache, tmp_path):
 # ------------------------------------------------------------------------------------------- broken trees
 @pytest.fixture
 def broken_raw(mupots_raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(mupots_raw, dst)
-    return dst
-
-
-def assert_no_output(out: Path):
-    assert not out.exists()
-    assert not out.parent.exists() or [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    return copy_raw(mupots_raw, tmp_path)
 
 
 def rewrite_cell(path: Path, frame: int, person: int, field: str, value):

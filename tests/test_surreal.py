@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from helpers import assert_no_output, copy_raw
 from marks import mark_errors
 from posebank.convert import convert
 from posebank.datasets import RawFileError, RawLayoutError, surreal
@@ -211,18 +212,11 @@ def test_root_may_hold_the_splits_directly(surreal_raw, tmp_path):
 # ------------------------------------------------------------------------------------------- errors
 @pytest.fixture
 def broken_raw(surreal_raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(surreal_raw, dst)
-    return dst
+    return copy_raw(surreal_raw, tmp_path)
 
 
 def clip_file(raw: Path, split: str, suffix: str) -> Path:
     return next((raw / f"cmu/{split}/run0").glob(f"*/*{suffix}"))
-
-
-def assert_no_output(out: Path):
-    assert not out.exists()
-    assert not out.parent.exists() or [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
 
 
 @pytest.mark.parametrize("suffix", ["_segm.mat", ".mp4", "_info.mat"])

@@ -1,10 +1,10 @@
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
+from helpers import assert_no_output, copy_raw
 from marks import mark_errors
 from posebank.convert import convert
 from posebank.datasets import RawFileError, RawLayoutError, tdhp, tdhp_full
@@ -234,14 +234,7 @@ def test_person_frames_for_composites(tdhp_raw):
 # ------------------------------------------------------------------------------------------- malformed trees
 @pytest.fixture
 def broken_raw(tdhp_raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(tdhp_raw, dst)
-    return dst
-
-
-def assert_no_output(out: Path):
-    assert not out.exists()
-    assert not out.parent.exists() or [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    return copy_raw(tdhp_raw, tmp_path)
 
 
 @pytest.mark.parametrize("relpath", ["S8/Seq1/annot.mat", "S1/Seq1/camera.calibration",

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.io
 
+from helpers import assert_no_output, copy_raw
 from marks import mark_errors
 from posebank.convert import convert
 from posebank.datasets import RawFileError, RawLayoutError, tdhp, tdhp_test
@@ -120,14 +121,7 @@ def test_frame_step_and_nested_folder(ts_raw, tmp_path):
 # ------------------------------------------------------------------------------------------- malformed trees
 @pytest.fixture
 def broken_raw(ts_raw, tmp_path):
-    dst = tmp_path / "raw"
-    shutil.copytree(ts_raw, dst)
-    return dst
-
-
-def assert_no_output(out: Path):
-    assert not out.exists()
-    assert not out.parent.exists() or [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")] == []
+    return copy_raw(ts_raw, tmp_path)
 
 
 def test_missing_annotation_is_named(broken_raw, tmp_path):

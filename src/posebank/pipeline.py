@@ -277,9 +277,7 @@ def run_detect(layout: Layout, detect_params: dict | None, progress: bool = True
     from posebank.vision.detect import DetectParams, make_detector, select_boxes
 
     dp = DetectParams.from_dict(detect_params)
-    records = read_records(layout.records)
-    by_frame = _instances_by_frame(records)
-    n = len(shards(len(records.frames), _shard_size(layout)))
+    records, by_frame, n = _after_frames(layout)
     detector = None
 
     def work(k: int, digest: str) -> None:
@@ -318,9 +316,12 @@ def run_detect(layout: Layout, detect_params: dict | None, progress: bool = True
                                                             extra=dataclasses.asdict(dp)), work, progress)
 
 
-def _shard_size(layout: Layout) -> int:
+def _after_frames(layout: Layout) -> tuple[Records, dict[int, list[int]], int]:
+    """What every stage after ``frames`` starts from: the records, instance rows per frame, the shard count."""
+    records = read_records(layout.records)
     with Table(layout.shard("frames", 0)) as t:
-        return int(t.attr("shard_frames", 0)) or len(t.column("frame_id"))
+        shard_frames = int(t.attr("shard_frames", 0)) or len(t.column("frame_id"))
+    return records, _instances_by_frame(records), len(shards(len(records.frames), shard_frames))
 
 
 def read_box_shard(path) -> dict[int, tuple[np.ndarray, str]]:
@@ -334,9 +335,7 @@ def run_segment(layout: Layout, segment_params: dict | None, progress: bool = Tr
     from posebank.vision.segment import SegmentParams, make_segmenter
 
     sp = None if (segment_params or {}).get("backend") == "none" else SegmentParams.from_dict(segment_params)
-    records = read_records(layout.records)
-    by_frame = _instances_by_frame(records)
-    n = len(shards(len(records.frames), _shard_size(layout)))
+    records, by_frame, n = _after_frames(layout)
     segmenter = None
 
     def work(k: int, digest: str) -> None:
@@ -381,9 +380,7 @@ def read_mask_shard(path) -> dict[int, bytes]:
 
 
 def run_crop(layout: Layout, crop: CropParams, progress: bool = True) -> dict:
-    records = read_records(layout.records)
-    by_frame = _instances_by_frame(records)
-    n = len(shards(len(records.frames), _shard_size(layout)))
+    records, by_frame, n = _after_frames(layout)
     attrs = {**records.attrs, "crop_params": dataclasses.asdict(crop)}
 
     def work(k: int, digest: str) -> None:
