@@ -32,19 +32,18 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
 import datetime  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from posebank.camera import Camera, look_at  # noqa: E402
+from posebank.core.atomic import write_json  # noqa: E402
+from posebank.core.camera import Camera, look_at  # noqa: E402
 from posebank.imaging.crop import (  # noqa: E402
     CropParams,
     choose_decode_factor,
@@ -235,19 +234,6 @@ def machine_info() -> dict:
     }
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def print_table(results: dict) -> None:
     head = (f"{'frames':<16}{'boxes px':>11}{'f used':>12}{'posebank/s':>12}{'naive/s':>10}{'ratio':>7}"
             f"{'decode share':>14}{'full-dec/s':>12}{'wall ratio':>12}{'|diff| pb/naive':>17}")
@@ -315,7 +301,7 @@ def main(argv=None) -> int:
         "sizes": sizes,
         "wall_seconds": time.perf_counter() - started,
     }
-    write_json_atomic(args.out, results)
+    write_json(args.out, results)
     print_table(results)
     print(f"wrote {args.out} ({results['wall_seconds']:.1f} s)")
     return 0

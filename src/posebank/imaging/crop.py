@@ -5,28 +5,12 @@ and the camera is updated so that projecting world points through it lands on th
 
 from __future__ import annotations
 
-import dataclasses
-
 import cv2
 import numpy as np
 
-from posebank.camera import Camera
+from posebank.core.camera import Camera
+from posebank.core.settings import CropParams
 from posebank.imaging.jpeg import DECODE_FACTORS, decode_jpeg_reduced
-from posebank.settings import checked_fields
-
-
-@dataclasses.dataclass(frozen=True)
-class CropParams:
-    target_box_px: float = 256.0  # long side of the person box in the crop
-    context: float = 1.5  # crop side = box long side x context
-    max_upscale: float = 1.2
-    jpeg_quality: int = 95
-    interpolation: str = "cubic"
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> CropParams:
-        d = checked_fields(cls, d, "crop")
-        return cls(**d)
 
 
 def box_from_points(points2d, expansion: float = 1.0) -> np.ndarray:

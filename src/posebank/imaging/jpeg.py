@@ -1,9 +1,15 @@
-"""JPEG encoding and decoding."""
+"""JPEG encoding and decoding.
+
+:func:`decode_jpeg` is posebank's one path from JPEG bytes to pixels (``cv2.imdecode`` is called nowhere else):
+bytes that do not decode are a :class:`~posebank.core.errors.DataError` naming what was decoded (``where``).
+"""
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from posebank.core.errors import DataError
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
@@ -13,10 +19,21 @@ def encode_jpeg(image: np.ndarray, quality: int = 95) -> bytes:
     return buf.tobytes()
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+def decode_jpeg(data: bytes, flags: int = cv2.IMREAD_COLOR, where: str | None = None) -> np.ndarray:
+    """Decode JPEG bytes with OpenCV's ``flags`` (``cv2.IMREAD_*``; default 3-channel BGR).
+
+    Empty or undecodable bytes raise :class:`DataError`; ``where`` names what was being decoded (e.g.
+    ``"cache.h5: image of example 12"``) and becomes the error's ``where``.
+    """
+    arr = None
+    if len(data):
+        try:
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        except cv2.error:  # OpenCV raises for some malformed inputs instead of returning None
+            arr = None
     if arr is None:
-        raise ValueError("bytes are not a decodable image")
+        problem = "no image bytes" if not len(data) else f"{len(data)} bytes that do not decode as a JPEG image"
+        raise DataError(where or "JPEG data", problem)
     return arr
 
 
@@ -25,7 +42,7 @@ _REDUCED_FLAGS = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMR
 DECODE_FACTORS = tuple(sorted(_REDUCED_FLAGS))
 
 
-def decode_jpeg_reduced(data: bytes, factor: int) -> np.ndarray:
+def decode_jpeg_reduced(data: bytes, factor: int, where: str | None = None) -> np.ndarray:
     """Decode a JPEG at 1/``factor`` of its size (``factor`` in 1, 2, 4, 8), as libjpeg's scaled IDCT does it.
 
     The decoder never builds the full-resolution image: each 8x8 DCT block is inverse-transformed straight to
@@ -38,12 +55,10 @@ def decode_jpeg_reduced(data: bytes, factor: int) -> np.ndarray:
 
     OpenCV decodes the whole frame: it offers no way to decode only a region of interest (libjpeg's
     ``jpeg_crop_scanline``/``jpeg_skip_scanlines`` are not exposed), so a reduced full-frame decode is the
-    cheapest decode available here.
+    cheapest decode available here. An unsupported ``factor`` is a ValueError (a programming error), bytes that
+    do not decode a :class:`DataError` as in :func:`decode_jpeg`.
     """
     flag = _REDUCED_FLAGS.get(factor)
     if flag is None:
         raise ValueError(f"decode factor must be one of {DECODE_FACTORS}, got {factor!r}")
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
-    if arr is None:
-        raise ValueError("bytes are not a decodable image")
-    return arr
+    return decode_jpeg(data, flag, where=where)

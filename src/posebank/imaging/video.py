@@ -8,16 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-
-class FrameReadError(RuntimeError):
-    """A video or image could not be read."""
+from posebank.core.errors import FrameReadError
 
 
 def video_frame_count(path) -> int:
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
-            raise FrameReadError(f"{path}: cannot open video")
+            raise FrameReadError(path, "cannot open video")
         return int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     finally:
         cap.release()
@@ -35,10 +33,10 @@ def read_video_frames(path, indices: Iterable[int]) -> Iterator[tuple[int, np.nd
         return
     path = Path(path)
     if not path.is_file():
-        raise FrameReadError(f"{path}: video file not found")
+        raise FrameReadError(path, "video file not found")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
-        raise FrameReadError(f"{path}: cannot open video (unsupported codec or corrupt file)")
+        raise FrameReadError(path, "cannot open video (unsupported codec or corrupt file)")
     try:
         pos = 0
         for target in wanted:
@@ -60,7 +58,7 @@ def read_video_frames(path, indices: Iterable[int]) -> Iterator[tuple[int, np.nd
 def read_image(path) -> np.ndarray:
     arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if arr is None:
-        raise FrameReadError(f"{path}: image missing or does not decode")
+        raise FrameReadError(path, "image missing or does not decode")
     return arr
 
 
@@ -76,7 +74,7 @@ def write_video(path, frames: Iterable[np.ndarray], fps: float = 50.0) -> None:
                 fourcc = cv2.VideoWriter_fourcc(*("XVID" if path.suffix == ".avi" else "mp4v"))
                 writer = cv2.VideoWriter(str(path), fourcc, fps, (w, h))
                 if not writer.isOpened():
-                    raise FrameReadError(f"{path}: cannot open a video writer")
+                    raise FrameReadError(path, "cannot open a video writer")
             writer.write(frame)
     finally:
         if writer is not None:

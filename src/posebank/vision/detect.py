@@ -26,7 +26,7 @@ its IoU with the ground-truth box exceeds 0.5.
 
 from __future__ import annotations
 
-import dataclasses
+import typing
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -35,73 +35,13 @@ import cv2
 import numpy as np
 import scipy.optimize
 
-from posebank.settings import checked_fields
+from posebank.core.errors import ModelError
+from posebank.core.settings import DETECT_MODELS, DetectParams
 
-BACKENDS = ("projected", "hog", "torchvision")
-MODELS = {  # torchvision builder name -> number of classes of its COCO checkpoints (person is class 1 in both)
-    "fasterrcnn_resnet50_fpn": 91,
-    "fasterrcnn_mobilenet_v3_large_fpn": 91,
-    "fasterrcnn_mobilenet_v3_large_320_fpn": 91,
-    "keypointrcnn_resnet50_fpn": 2,
-}
-RULES = ("match", "hull")
-FALLBACKS = ("projected", "drop")
+BACKENDS = typing.get_args(typing.get_type_hints(DetectParams)["backend"])
+MODELS = DETECT_MODELS
 PERSON_CLASS = 1
 _HOG_PADDING = (8, 8)
-
-
-@dataclasses.dataclass(frozen=True)
-class DetectParams:
-    backend: str = "projected"  # projected | hog | torchvision
-    expansion: float = 1.15  # projected box = tight box of the projected joints scaled by this about its centre
-    weights: str | None = None  # torchvision checkpoint (state_dict, or a dict holding it under model/state_dict)
-    model: str = "fasterrcnn_resnet50_fpn"  # one of MODELS
-    score_threshold: float = 0.2  # only detections scoring above this are kept (posepile: 0.2)
-    nms_iou: float = 0.7  # non-maximum suppression IoU (posepile: 0.7)
-    max_detections: int = 100  # per image, before the person filter (torchvision's default)
-    batch_size: int = 8  # images per forward pass (torchvision)
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    rule: str = "match"  # match: Hungarian matching; hull: most confident detection united with the GT box
-    min_match_iou: float = 0.1  # match: a matched detection is used only when IoU > this
-    max_area_ratio: float = 2.0  # match: ... and its area < this x the projected box's area
-    hull_min_iou: float = 0.5  # hull: the hull is used only when its IoU with the projected box > this
-    fallback: str = "projected"  # when no detection is accepted: projected (keep the example) | drop (posepile)
-    hog_win_stride: int = 8  # hog: window step in pixels
-    hog_scale: float = 1.05  # hog: image pyramid factor
-    hog_box_scale: tuple[float, float] = (0.5, 0.75)  # hog: person part (w, h) of the 64x128 window; 1 1 = raw
-
-    def __post_init__(self):
-        def bad(msg):
-            raise ValueError(f"detect parameters: {msg}")
-
-        if self.backend not in BACKENDS:
-            bad(f"unknown backend {self.backend!r}; known: {BACKENDS}")
-        if self.model not in MODELS:
-            bad(f"unknown model {self.model!r}; known: {tuple(MODELS)}")
-        if self.rule not in RULES:
-            bad(f"unknown rule {self.rule!r}; known: {RULES}")
-        if self.fallback not in FALLBACKS:
-            bad(f"unknown fallback {self.fallback!r}; known: {FALLBACKS}")
-        if self.backend == "torchvision" and not self.weights:
-            bad(f"the torchvision backend needs `weights`, the path of a {self.model} checkpoint "
-                f"(posebank never downloads one)")
-        if not self.expansion > 0:
-            bad(f"expansion must be positive, got {self.expansion}")
-        if not (0 <= self.score_threshold <= 1 and 0 < self.nms_iou <= 1):
-            bad(f"need 0 <= score_threshold <= 1 and 0 < nms_iou <= 1, got {self.score_threshold}, {self.nms_iou}")
-        if self.batch_size < 1 or self.max_detections < 1 or self.hog_win_stride < 1:
-            bad("batch_size, max_detections and hog_win_stride must be at least 1")
-        if not (0 <= self.min_match_iou < 1 and self.max_area_ratio > 0 and 0 <= self.hull_min_iou < 1):
-            bad("need 0 <= min_match_iou < 1, max_area_ratio > 0, 0 <= hull_min_iou < 1")
-        box_scale = tuple(float(s) for s in np.broadcast_to(np.asarray(self.hog_box_scale, float), 2))
-        if not all(0 < s <= 1 for s in box_scale) or self.hog_scale <= 1:
-            bad(f"need hog_box_scale in (0, 1] and hog_scale > 1, got {self.hog_box_scale}, {self.hog_scale}")
-        object.__setattr__(self, "hog_box_scale", box_scale)
-
-    @classmethod
-    def from_dict(cls, d: Mapping | None) -> DetectParams:
-        d = checked_fields(cls, d, "detect")
-        return cls(**d)
 
 
 # ------------------------------------------------------------------------------------------------ box geometry
@@ -233,8 +173,8 @@ def _checkpoint_state(ckpt, path: Path) -> dict:
                 state = ckpt[key]
                 break
     if not isinstance(state, Mapping) or not state:
-        raise ValueError(f"detector checkpoint {path} holds no state_dict (expected a mapping of parameter names "
-                         f"to tensors, or a dict with one under 'model' or 'state_dict')")
+        raise ModelError(path, "detector checkpoint holds no state_dict (expected a mapping of parameter names "
+                         "to tensors, or a dict with one under 'model' or 'state_dict')")
     metadata = getattr(state, "_metadata", None)  # module versions, used by some modules when loading
     prefix = "module." if all(k.startswith("module.") for k in state) else ""  # saved from (Distributed)DataParallel
     state = OrderedDict((k[len(prefix):], v) for k, v in state.items())
@@ -253,8 +193,8 @@ def _check_fits(model, state: dict, path: Path, name: str):
         def few(keys):
             return ", ".join(keys[:3]) + (" ..." if len(keys) > 3 else "")
 
-        raise ValueError(
-            f"detector checkpoint {path} does not fit torchvision model {name!r} (is it a checkpoint of another "
+        raise ModelError(
+            path, f"detector checkpoint does not fit torchvision model {name!r} (is it a checkpoint of another "
             f"architecture?): {len(missing)} missing [{few(missing)}], {len(unexpected)} unexpected "
             f"[{few(unexpected)}], {len(wrong_shape)} of another shape [{few(wrong_shape)}]")
 
@@ -272,14 +212,14 @@ class TorchvisionDetector(Detector):
         self.torch = torch
         path = Path(params.weights)
         if not path.is_file():
-            raise FileNotFoundError(
-                f"detector weights {path} not found (the torchvision backend loads a local {params.model} "
+            raise ModelError(
+                path, f"detector weights not found (the torchvision backend loads a local {params.model} "
                 f"checkpoint and never downloads one)")
         self.device = resolve_device(params.device)
         try:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as e:
-            raise ValueError(f"cannot read detector checkpoint {path} as a torch file of tensors: {e}") from e
+            raise ModelError(path, f"cannot read detector checkpoint as a torch file of tensors: {e}") from None
         state = _checkpoint_state(ckpt, path)
         builder = getattr(tvd, params.model)
         model = builder(weights=None, weights_backbone=None, num_classes=MODELS[params.model],
@@ -289,8 +229,8 @@ class TorchvisionDetector(Detector):
         try:
             model.load_state_dict(state)
         except RuntimeError as e:
-            raise ValueError(f"detector checkpoint {path} does not fit torchvision model {params.model!r}: "
-                             f"{e}") from e
+            raise ModelError(path, f"detector checkpoint does not fit torchvision model {params.model!r}: "
+                             f"{e}") from None
         self.model = model.eval().to(self.device)
 
     def _to_tensor(self, image: np.ndarray):

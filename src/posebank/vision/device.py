@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from posebank.core.errors import DeviceError
+
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """The torch device for ``name``; asking for a CUDA device that is not there is an error, not a fallback."""
@@ -16,16 +18,16 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError as e:
-        raise ValueError(f"unknown device {name!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
+        raise DeviceError(f"device {name!r}", "unknown; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from e
     if device.type == "cpu":
         return device
     if device.type != "cuda":
-        raise ValueError(f"unsupported device {name!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
+        raise DeviceError(f"device {name!r}", "unsupported; use 'auto', 'cpu', 'cuda' or 'cuda:N'")
     if not torch.cuda.is_available():
-        raise RuntimeError(
-            f"device {name!r} asked for, but CUDA is not available here (no GPU, no driver, or a CPU-only torch "
-            f"build); use device 'auto' or 'cpu'")
+        raise DeviceError(
+            f"device {name!r}", "asked for, but CUDA is not available here (no GPU, no driver, or a CPU-only torch "
+            "build); use device 'auto' or 'cpu'")
     count = torch.cuda.device_count()
     if device.index is not None and device.index >= count:
-        raise RuntimeError(f"device {name!r} asked for, but only {count} CUDA device(s) are visible")
+        raise DeviceError(f"device {name!r}", f"asked for, but only {count} CUDA device(s) are visible")
     return device

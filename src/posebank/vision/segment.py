@@ -21,8 +21,10 @@ shapes, so the official ViT-B/L/H checkpoints and any smaller SAM-structured che
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import re
+import typing
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -31,8 +33,9 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from posebank.core.errors import ModelError
+from posebank.core.settings import SegmentParams
 from posebank.imaging.masks import encode
-from posebank.settings import checked_fields
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -40,46 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 BACKENDS = ("grabcut", "sam")
-MODEL_TYPES = ("auto", "vit_b", "vit_l", "vit_h")
-
-
-# ------------------------------------------------------------------------------------------- parameters
-@dataclasses.dataclass(frozen=True)
-class SegmentParams:
-    backend: str = "grabcut"  # grabcut | sam
-    checkpoint: str | None = None  # SAM state dict, e.g. models/sam_vit_b_01ec64.pth (backend sam)
-    model_type: str = "auto"  # auto (from the checkpoint's tensors) | vit_b | vit_l | vit_h
-    device: str = "auto"  # auto = CUDA when available, else CPU | cpu | cuda | cuda:N
-    batch_size: int = 16  # SAM: boxes decoded together
-    use_joint_points: bool = True  # projected joints inside the box as positive prompts / sure foreground
-    multimask: bool = False  # SAM: predict 3 masks per box and keep the one with the highest score
-    grabcut_iterations: int = 5
-    grabcut_max_side: int = 160  # GrabCut runs on the box region reduced to at most this many pixels a side
-    box_margin: float = 0.1  # each box grows by this fraction of its width/height on every side
-
-    def __post_init__(self):
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown segmentation backend {self.backend!r}; use one of {BACKENDS}")
-        if self.model_type not in MODEL_TYPES:
-            raise ValueError(f"unknown SAM model_type {self.model_type!r}; use one of {MODEL_TYPES}")
-        if self.backend == "sam" and not self.checkpoint:
-            raise ValueError("segment backend 'sam' needs `checkpoint`, the path of a SAM checkpoint "
-                             "(e.g. models/sam_vit_b_01ec64.pth, see docs/models.md)")
-        if int(self.batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if int(self.grabcut_max_side) < 16:
-            raise ValueError(f"grabcut_max_side must be >= 16, got {self.grabcut_max_side}")
-        if int(self.grabcut_iterations) < 1:
-            raise ValueError(f"grabcut_iterations must be >= 1, got {self.grabcut_iterations}")
-        if not (np.isfinite(self.box_margin) and self.box_margin >= 0):
-            raise ValueError(f"box_margin must be a non-negative number, got {self.box_margin}")
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> SegmentParams:
-        d = checked_fields(cls, d, "segment")
-        if d.get("checkpoint") is not None:
-            d["checkpoint"] = str(d["checkpoint"])
-        return cls(**d)
+MODEL_TYPES = typing.get_args(typing.get_type_hints(SegmentParams)["model_type"])
 
 
 # ------------------------------------------------------------------------------------------- SAM model
@@ -263,18 +227,18 @@ def read_sam_state_dict(checkpoint) -> dict:
 
     path = Path(checkpoint)
     if not path.is_file():
-        raise FileNotFoundError(f"SAM checkpoint {str(path)!r} not found: download it or copy it there, "
+        raise ModelError(path, "SAM checkpoint not found: download it or copy it there, "
                                 "or point segment.checkpoint in params.yaml at it (see docs/models.md)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any unreadable file is reported the same way
-        raise ValueError(f"{str(path)!r} is not a readable PyTorch checkpoint: {e}") from e
+        raise ModelError(path, f"is not a readable PyTorch checkpoint: {e}") from None
     if isinstance(obj, dict):  # fine-tuning scripts often nest the weights
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), dict) and "image_encoder.patch_embed.proj.weight" not in obj:
                 obj = obj[key]
     if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
-        raise ValueError(f"{str(path)!r} is not a SAM checkpoint: expected a state dict of tensors, "
+        raise ModelError(path, "is not a SAM checkpoint: expected a state dict of tensors, "
                          f"found {type(obj).__name__}")
     return obj
 
@@ -295,16 +259,16 @@ def load_sam(checkpoint, model_type: str = "auto", device="auto") -> Sam:
     try:
         config = infer_sam_config(state_dict)
     except ValueError as e:
-        raise ValueError(f"{str(checkpoint)!r} is not a SAM checkpoint: {e}") from e
+        raise ModelError(checkpoint, f"is not a SAM checkpoint: {e}") from None
     if model_type != "auto" and config != STANDARD_CONFIGS[model_type]:
-        raise ValueError(f"{str(checkpoint)!r} is not a {model_type} checkpoint: its tensors describe "
+        raise ModelError(checkpoint, f"is not a {model_type} checkpoint: its tensors describe "
                          f"{config.model_type} ({config.encoder_embed_dim} wide, {config.encoder_depth} blocks, "
                          f"{config.image_size} px input)")
     sam = build_sam_model(config)
     try:
         sam.load_state_dict(state_dict, strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{str(checkpoint)!r} does not fit a SAM model: {e}") from e
+        raise ModelError(checkpoint, f"does not fit a SAM model: {e}") from None
     log.info("SAM %s (%d blocks, %d px input) from %s on %s", config.model_type, config.encoder_depth,
              config.image_size, checkpoint, target)
     return sam.eval().to(target)
@@ -374,6 +338,12 @@ class Segmenter:
         raise NotImplementedError
 
 
+def box_seed(seed: int, corners, shape) -> int:
+    """A 31-bit RNG seed from the settings' seed, the box corners (to 1/100 px) and the image shape."""
+    key = np.concatenate([[seed], np.round(np.asarray(corners, np.float64) * 100), shape[:2]]).astype(np.int64)
+    return int.from_bytes(hashlib.sha256(key.tobytes()).digest()[:4], "little") & 0x7FFFFFFF
+
+
 class GrabCutSegmenter(Segmenter):
     context = 0.25  # the crop extends this fraction of the box's long side beyond it (background samples)
 
@@ -409,6 +379,9 @@ class GrabCutSegmenter(Segmenter):
         has_background = crop.shape[:2] != (bh, bw)
         bgd_model, fgd_model = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
         iterations = int(self.params.grabcut_iterations)
+        # GrabCut initialises its colour models with OpenCV's global RNG: seed it per box, so a mask depends only
+        # on the image, the box and the settings, never on what this process segmented before
+        cv2.setRNGSeed(box_seed(self.params.seed, corners, image.shape))
         if has_background and not len(points):
             mask = np.zeros(crop.shape[:2], np.uint8)
             cv2.grabCut(crop, mask, rect, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_RECT)
@@ -487,7 +460,9 @@ def make_segmenter(params: SegmentParams | dict | None = None) -> Segmenter:
         params = SegmentParams.from_dict(params)
     if params.backend == "sam":
         return SamSegmenter(params)
-    return GrabCutSegmenter(params)
+    if params.backend == "grabcut":
+        return GrabCutSegmenter(params)
+    raise ValueError("segment backend 'none' has no segmenter")
 
 
 def encode_masks(masks) -> list[bytes]:

@@ -1,7 +1,7 @@
 import cv2
 import numpy as np
 
-from posebank.camera import Camera, look_at
+from posebank.core.camera import Camera, look_at
 from posebank.imaging.crop import CropParams, crop_person, reproject_image, reproject_points
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from posebank.skeleton import JointInfo
+from posebank.core.skeleton import JointInfo
 
 
 def test_posepile_strings_with_mirrored_edges():

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posebank.camera import Camera, euler_rxyz_from_rotation, look_at, rotation_from_euler_rxyz
+from posebank.core.camera import Camera, euler_rxyz_from_rotation, look_at, rotation_from_euler_rxyz
 
 
 def random_camera(rng, model="opencv", distortion=True) -> Camera:

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -21,8 +20,10 @@ import h5py
 import numpy as np
 
 from posebank import __version__
-from posebank.camera import DISTORTION_MODELS, Camera
-from posebank.skeleton import JointInfo
+from posebank.core.atomic import atomic_path
+from posebank.core.camera import DISTORTION_MODELS, Camera
+from posebank.core.errors import CacheFormatError
+from posebank.core.skeleton import JointInfo
 
 FORMAT_NAME = "posebank.cache"
 FORMAT_VERSION = 1
@@ -54,10 +55,6 @@ BLOB_COLUMNS = {"image": False, "source_path": True, "mask": True}
 VISIBLE, OCCLUDED, VISIBILITY_UNKNOWN = 1, 0, 255
 
 
-class CacheFormatError(ValueError):
-    """The file is not a readable posebank cache."""
-
-
 @dataclasses.dataclass
 class Example:
     """One person instance: its crop, box, 3D joints and the crop's camera."""
@@ -83,12 +80,10 @@ class Example:
         return decode(self.mask, self.image_size[1], self.image_size[0]) if self.mask else None
 
     def decode_image(self) -> np.ndarray:
-        import cv2
+        """The stored crop as BGR pixels; :class:`~posebank.core.errors.DataError` if its bytes do not decode."""
+        from posebank.imaging.jpeg import decode_jpeg
 
-        arr = cv2.imdecode(np.frombuffer(self.image, np.uint8), cv2.IMREAD_COLOR)
-        if arr is None:
-            raise ValueError("image bytes do not decode")
-        return arr
+        return decode_jpeg(self.image, where=f"image of {self.source_path or 'example'}")
 
 
 def _no_times_group(parent: h5py.Group, name: str) -> h5py.Group:
@@ -134,15 +129,14 @@ class CacheWriter:
         self._n = 0
         self._blob_sizes = {b: 0 for b in BLOB_COLUMNS}
         self._file: h5py.File | None = None
-        self._tmp: str | None = None
+        self._atomic = None
         self.quarantine: list[dict] = []
 
     def __enter__(self) -> CacheWriter:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-        os.close(fd)
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
         # libver pinned so that the on-disk layout does not depend on the HDF5 library's defaults
-        self._file = h5py.File(self._tmp, "w", libver=("v110", "v110"), track_order=False)
+        self._file = h5py.File(tmp, "w", libver=("v110", "v110"), track_order=False)
         f = self._file
         for name, (dtype, trailing, compress) in self._numeric.items():
             _create(f, name, (0, *trailing), (None, *trailing), dtype, (ROWS_PER_CHUNK, *trailing), compress)
@@ -254,20 +248,12 @@ class CacheWriter:
                     f.attrs[k] = attrs[k]
             self._file.close()
             self._file = None
-            if exc_type is None:
-                with open(self._tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self._tmp, 0o666 & ~umask)
-                os.replace(self._tmp, self.path)
-                self._tmp = None
         finally:
             if self._file is not None:
                 with contextlib.suppress(Exception):
                     self._file.close()
-            if self._tmp is not None and os.path.exists(self._tmp):
-                os.unlink(self._tmp)
+            # renames the finished file over the target, or removes it after an error
+            self._atomic.__exit__(exc_type, exc, tb)
 
     @property
     def n_examples(self) -> int:
@@ -281,13 +267,13 @@ class Cache:
         self.path = path_or_fileobj if not hasattr(path_or_fileobj, "read") else None
         try:
             self._f = h5py.File(path_or_fileobj, "r")
-        except OSError as e:
-            raise CacheFormatError(f"{path_or_fileobj}: not an HDF5 file ({e})") from e
+        except (OSError, ValueError) as e:
+            raise CacheFormatError(path_or_fileobj, f"not an HDF5 file ({e})") from None
         a = self._f.attrs
         if a.get("format") != FORMAT_NAME:
-            raise CacheFormatError(f"{path_or_fileobj}: not a posebank cache (format attribute {a.get('format')!r})")
+            raise CacheFormatError(path_or_fileobj, f"not a posebank cache (format attribute {a.get('format')!r})")
         if int(a["format_version"]) > FORMAT_VERSION:
-            raise CacheFormatError(f"{path_or_fileobj}: format version {a['format_version']} is newer than "
+            raise CacheFormatError(path_or_fileobj, f"format version {a['format_version']} is newer than "
                                    f"this posebank reads ({FORMAT_VERSION})")
         self.joint_info = JointInfo.from_json(a["joint_info"])
         self.dataset = str(a["dataset"])

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from posebank.camera import Camera, look_at
+from posebank.core.camera import Camera, look_at
 from posebank.imaging.crop import (
     CropParams,
     choose_decode_factor,
@@ -18,7 +18,7 @@ from posebank.imaging.crop import (
 )
 from posebank.imaging.jpeg import decode_jpeg, decode_jpeg_reduced, encode_jpeg
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def camera(width=1000, height=1002, focal=1100.0, model="opencv"):

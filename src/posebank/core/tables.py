@@ -7,40 +7,19 @@ cache) and JSON-able attributes. Written whole, atomically (temporary file, then
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from posebank.store import _create, _require_group
+from posebank.core.atomic import atomic_path
+from posebank.core.errors import CacheFormatError
+from posebank.core.store import _create, _require_group
 
 COMPLETE = "complete"
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def write_table(path, columns: dict[str, np.ndarray], blobs: dict[str, Sequence[bytes]] | None = None,
@@ -72,7 +51,10 @@ class Table:
 
     def __init__(self, path):
         self.path = Path(path)
-        self._f = h5py.File(self.path, "r")
+        try:
+            self._f = h5py.File(self.path, "r")
+        except (OSError, ValueError) as e:
+            raise CacheFormatError(self.path, f"not a readable posebank table ({e})") from None
 
     def __enter__(self) -> Table:
         return self
@@ -109,7 +91,7 @@ def is_complete(path, digest: str) -> bool:
     try:
         with Table(path) as t:
             return bool(t.attr(COMPLETE, False)) and t.attr("digest") == digest
-    except OSError:
+    except (OSError, CacheFormatError):
         return False
 
 

@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
+from posebank.core.errors import DeviceError, ModelError
 from posebank.imaging.crop import box_from_points
 from posebank.vision.detect import (
     DetectParams,
@@ -125,11 +126,11 @@ def test_select_boxes_rules_and_fallback():
 def test_params():
     p = DetectParams.from_dict({"backend": "hog", "hog_box_scale": [1, 1]})
     assert p.hog_box_scale == (1.0, 1.0) and p.expansion == 1.15 and p.min_match_iou == 0.1
-    with pytest.raises(ValueError, match="unknown detect parameters"):
+    with pytest.raises(ValueError, match="unknown setting"):
         DetectParams.from_dict({"backend": "hog", "treshold": 0.3})
     with pytest.raises(ValueError, match="needs `weights`"):
         DetectParams(backend="torchvision")
-    with pytest.raises(ValueError, match="unknown model"):
+    with pytest.raises(ValueError, match="model: .yolo. is not one of"):
         DetectParams(model="yolo")
     assert make_detector(DetectParams()).detect([np.zeros((4, 4, 3), np.uint8)] * 2)[1].shape == (0, 5)
 
@@ -216,7 +217,7 @@ def test_torchvision_checkpoint_formats_and_errors(checkpoint, tmp_path):
     assert detector.detect([image])[0].shape == (0, 5)  # all person scores are 0.62
 
     missing = tmp_path / "nowhere" / "detector.pth"
-    with pytest.raises(FileNotFoundError, match=str(missing)):
+    with pytest.raises(ModelError, match=str(missing)):
         run(missing)
     other = tmp_path / "linear.pth"
     torch.save(torch.nn.Linear(3, 2).state_dict(), other)
@@ -235,7 +236,7 @@ def test_resolve_device():
     from posebank.vision.device import resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
-    with pytest.raises(ValueError, match="device"):
+    with pytest.raises(DeviceError, match="device"):
         resolve_device("tpu")
     if torch.cuda.is_available():
         pytest.skip("CUDA is present: the CPU-only behaviour is not testable here")

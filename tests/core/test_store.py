@@ -6,12 +6,12 @@ import h5py
 import numpy as np
 import pytest
 
-from posebank.camera import Camera
+from posebank.core.camera import Camera
+from posebank.core.skeleton import JointInfo
+from posebank.core.store import Cache, CacheFormatError, CacheWriter, Example
 from posebank.imaging.jpeg import encode_jpeg
 from posebank.imaging.masks import decode as decode_mask
 from posebank.imaging.masks import encode as encode_mask
-from posebank.skeleton import JointInfo
-from posebank.store import Cache, CacheFormatError, CacheWriter, Example
 
 JI = JointInfo("pelv,lhip,rhip,neck", "neck-pelv-rhip")
 

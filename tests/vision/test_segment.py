@@ -1,5 +1,4 @@
 import re
-from functools import partial
 
 import cv2
 import numpy as np
@@ -7,8 +6,8 @@ import pytest
 import torch
 from segment_anything import sam_model_registry
 from segment_anything.build_sam import _build_sam
-from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
+from posebank.core.errors import ModelError
 from posebank.imaging import masks
 from posebank.imaging.crop import box_from_points
 from posebank.vision.segment import (
@@ -21,6 +20,7 @@ from posebank.vision.segment import (
     load_sam,
     make_segmenter,
 )
+from tiny_models import tiny_sam
 
 # a stick person in its own units: head, neck, shoulders, elbows, wrists, pelvis, hips, knees, ankles
 JOINTS = np.array([[0, -80], [0, -55], [-25, -50], [25, -50], [-35, -15], [35, -15], [-40, 15], [40, 15],
@@ -62,7 +62,7 @@ def iou(a, b):
 def test_params_defaults_and_unknown_keys():
     p = SegmentParams.from_dict(None)
     assert (p.backend, p.model_type, p.device, p.grabcut_iterations) == ("grabcut", "auto", "auto", 5)
-    with pytest.raises(ValueError, match="unknown segment parameters"):
+    with pytest.raises(ValueError, match="unknown setting"):
         SegmentParams.from_dict({"backend": "grabcut", "treshold": 0.5})
     with pytest.raises(ValueError, match="needs `checkpoint`"):
         SegmentParams.from_dict({"backend": "sam"})
@@ -98,22 +98,6 @@ def test_grabcut_degenerate_boxes():
 
 
 # ------------------------------------------------------------------------------------------- SAM
-def tiny_sam() -> Sam:
-    """A random SAM small enough for a CPU test: 256 px input, a 2-block 64-wide encoder with 4x4 windows."""
-    torch.manual_seed(0)
-    sam = Sam(
-        image_encoder=ImageEncoderViT(img_size=256, patch_size=16, embed_dim=64, depth=2, num_heads=2, mlp_ratio=4,
-                                      out_chans=256, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-                                      use_rel_pos=True, window_size=4, global_attn_indexes=(1,)),
-        prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(16, 16), input_image_size=(256, 256),
-                                     mask_in_chans=16),
-        mask_decoder=MaskDecoder(transformer_dim=256, transformer=TwoWayTransformer(depth=2, embedding_dim=256,
-                                                                                   num_heads=8, mlp_dim=512),
-                                 iou_head_hidden_dim=64),
-    )
-    return sam.eval()
-
-
 @pytest.fixture(scope="module")
 def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("sam") / "sam_tiny.pth"
@@ -185,9 +169,9 @@ def test_published_configurations_match_the_registry():
 
 def test_checkpoint_errors(tmp_path, tiny_checkpoint):
     missing = tmp_path / "models" / "sam_vit_b_01ec64.pth"
-    with pytest.raises(FileNotFoundError, match="sam_vit_b_01ec64.pth"):
+    with pytest.raises(ModelError, match="sam_vit_b_01ec64.pth"):
         make_segmenter({"backend": "sam", "checkpoint": str(missing)})
-    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+    with pytest.raises(ModelError, match=re.escape(str(missing))):
         load_sam(missing)
 
     torch.save({"backbone.weight": torch.zeros(3, 3)}, tmp_path / "other.pth")

@@ -36,6 +36,62 @@ import numpy as np
 DISTORTION_MODELS = ("opencv", "h36m")
 
 
+def distortion_codes(model) -> np.ndarray:
+    """``model`` as int codes (indices into :data:`DISTORTION_MODELS`): a name or a code, or an array of either."""
+    arr = np.asarray(model)
+    if arr.dtype.kind in "US":
+        unknown = sorted(set(arr.reshape(-1).tolist()) - set(DISTORTION_MODELS))
+        if unknown:
+            raise ValueError(f"unknown distortion model {unknown[0]!r}; known: {DISTORTION_MODELS}")
+        return np.array([DISTORTION_MODELS.index(m) for m in arr.reshape(-1).tolist()], np.int64).reshape(arr.shape)
+    if arr.dtype.kind not in "iu":
+        raise ValueError(f"distortion models must be names or integer codes, got {arr.dtype} values")
+    codes = arr.astype(np.int64)
+    bad = codes[(codes < 0) | (codes >= len(DISTORTION_MODELS))]
+    if bad.size:
+        raise ValueError(f"unknown distortion model code {int(bad[0])}; known: 0..{len(DISTORTION_MODELS) - 1} "
+                         f"({', '.join(DISTORTION_MODELS)})")
+    return codes
+
+
+def distort_normalized(xy, coeffs, model="opencv") -> np.ndarray:
+    """Lens distortion of normalised coordinates: the one implementation of both models (module docstring).
+
+    ``xy`` (..., 2) = (x/z, y/z); ``coeffs`` (5,) = (k1, k2, p1, p2, k3) for every point, or (..., 5) one row per
+    point; ``model`` a name or code (:data:`DISTORTION_MODELS`) for every point, or an array (...) of them, one per
+    point. Returns the distorted coordinates (..., 2), float64. Non-finite inputs give non-finite outputs: unlike
+    :meth:`Camera.distort` there is no shortcut for all-zero coefficients.
+    """
+    xy = np.asarray(xy, np.float64)
+    d = np.asarray(coeffs, np.float64)
+    if xy.shape[-1:] != (2,):
+        raise ValueError(f"expected normalised coordinates of shape (..., 2), got {xy.shape}")
+    if d.shape[-1:] != (5,):
+        raise ValueError(f"expected distortion coefficients of shape (5,) or (..., 5), got {d.shape}")
+    h36m = distortion_codes(model) == DISTORTION_MODELS.index("h36m")
+    k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
+    x, y = xy[..., 0], xy[..., 1]
+    r2 = x * x + y * y
+    radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
+
+    def opencv():
+        return x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x), y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
+
+    def release():  # Human3.6M's ProjectPointRadial
+        tan = p1 * y + p2 * x
+        return x * (radial + tan) + p2 * r2, y * (radial + tan) + p1 * r2
+
+    if not h36m.any():
+        xd, yd = opencv()
+    elif h36m.all():
+        xd, yd = release()
+    else:
+        (xo, yo), (xh, yh) = opencv(), release()
+        xd, yd = np.where(h36m, xh, xo), np.where(h36m, yh, yo)
+    shape = np.broadcast_shapes(x.shape, k1.shape, h36m.shape)
+    return np.stack([np.broadcast_to(xd, shape), np.broadcast_to(yd, shape)], axis=-1)
+
+
 def _as3x3(a) -> np.ndarray:
     a = np.asarray(a, np.float64)
     if a.shape != (3, 3):
@@ -104,22 +160,11 @@ class Camera:
         return p @ self.R + self.t
 
     def distort(self, normalized) -> np.ndarray:
-        """Apply lens distortion to normalised coordinates (..., 2) = (x/z, y/z)."""
+        """Apply lens distortion to normalised coordinates (..., 2) = (x/z, y/z) (see :func:`distort_normalized`)."""
         xy = np.asarray(normalized, np.float64)
         if not self.has_distortion:
             return xy.copy()
-        k1, k2, p1, p2, k3 = self.distortion_coeffs
-        x, y = xy[..., 0], xy[..., 1]
-        r2 = x * x + y * y
-        radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
-        if self.distortion_model == "opencv":
-            xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
-            yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
-        else:  # h36m
-            tan = p1 * y + p2 * x
-            xd = x * (radial + tan) + p2 * r2
-            yd = y * (radial + tan) + p1 * r2
-        return np.stack([xd, yd], axis=-1)
+        return distort_normalized(xy, self.distortion_coeffs, self.distortion_model)
 
     def undistort_normalized(self, distorted, n_iter: int = 20) -> np.ndarray:
         """Invert :meth:`distort` by Newton iterations with an analytic-free (finite difference) Jacobian."""

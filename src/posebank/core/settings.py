@@ -1,0 +1,418 @@
+"""Typed settings: the one definition of every knob of params.yaml outside ``datasets:``.
+
+Each section of params.yaml is a frozen dataclass here: the field's type and default, its allowed values
+(``Literal``) and its range checks (``check()``). ``section(cls, mapping, key)`` turns a mapping into the
+dataclass, naming the key of anything unknown, wrongly typed or out of range (:class:`ParamsError`).
+:func:`check_params` checks a whole params.yaml; :func:`check_dataset_params` checks a dataset's entry against
+its module's ``DEFAULT_PARAMS`` (types follow the defaults). Stage code reads settings, never raw dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from posebank.core.errors import ParamsError
+
+# params.yaml keys of a dataset entry that belong to the pipeline, not to the dataset's converter
+PIPELINE_DATASET_KEYS = ("raw", "family")
+
+
+# ------------------------------------------------------------------------------------------- checking
+def _type_name(tp) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp))
+    if origin in (list, tuple):
+        args = [a for a in typing.get_args(tp) if a is not Ellipsis]
+        plural = {int: "integers", float: "numbers", str: "strings", bool: "true/false values"}
+        return f"a list of {plural.get(args[0], _type_name(args[0]))}" if args else "a list"
+    if tp is list:
+        return "a list"
+    if origin is dict:
+        return "a mapping"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            type(None): "null"}.get(tp, str(tp))
+
+
+def _coerce(value, tp, key: str):
+    """``value`` as type ``tp`` (the field's annotation); ParamsError naming ``key`` if it is not one."""
+    origin = typing.get_origin(tp)
+    bad = ParamsError(key, f"{value!r} is not {_type_name(tp)}")
+    if origin is Literal:
+        if value not in typing.get_args(tp) or isinstance(value, bool) != isinstance(typing.get_args(tp)[0], bool):
+            raise bad
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _coerce(value, arg, key)
+            except ParamsError:
+                continue
+        raise bad
+    if tp is type(None):
+        if value is not None:
+            raise bad
+        return None
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        args = typing.get_args(tp)
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ParamsError(key, f"{value!r} is not a list of {len(args)} values")
+            return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        item = args[0] if args else typing.Any
+        out = [v if item is typing.Any else _coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+        return tuple(out) if origin is tuple else out
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise bad
+        kt, vt = typing.get_args(tp) or (typing.Any, typing.Any)
+        return {(_coerce(k, kt, key) if kt is not typing.Any else k):
+                (_coerce(v, vt, f"{key}.{k}") if vt is not typing.Any else v) for k, v in value.items()}
+    return value
+
+
+def section(cls, mapping, key: str):
+    """The settings dataclass ``cls`` from the params.yaml section ``key`` (``mapping``; None = all defaults)."""
+    if mapping is None:
+        mapping = {}
+    if not isinstance(mapping, Mapping):
+        raise ParamsError(key, f"must be a mapping of settings, got {mapping!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(mapping) - set(fields))
+    if unknown:
+        raise ParamsError(f"{key}.{unknown[0]}", f"unknown setting; known: {', '.join(fields)}")
+    values = {name: _coerce(v, hints[name], f"{key}.{name}") for name, v in mapping.items()}
+    try:
+        return cls(**values)
+    except ParamsError as e:
+        if e.where and not e.where.startswith(key + "."):
+            raise ParamsError(f"{key}.{e.where}", e.problem) from None
+        raise
+
+
+class Section:
+    """Base of the settings dataclasses: every field is type-checked (and coerced: ints to floats, lists to
+    tuples) on construction, then ``check()`` tests ranges and combinations."""
+
+    def __post_init__(self):
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            object.__setattr__(self, f.name, _coerce(getattr(self, f.name), hints[f.name], f.name))
+        self.check()
+
+    def check(self) -> None:
+        pass
+
+    @classmethod
+    def from_dict(cls, d: Mapping | None):
+        return section(cls, d, SECTION_KEYS[cls])
+
+
+def require(cond: bool, name: str, problem: str) -> None:
+    """For ``check()`` range checks: ParamsError on field ``name`` (the section is prefixed by section())."""
+    if not cond:
+        raise ParamsError(name, problem)
+
+
+def _infer_type(default):
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, int):
+        return int
+    if isinstance(default, float):
+        return float
+    if isinstance(default, str):
+        return str
+    if isinstance(default, (list, tuple)):
+        kinds = {_infer_type(v) for v in default}
+        if len(kinds) == 1:
+            return list[kinds.pop()]
+        return list
+    if isinstance(default, Mapping):
+        return dict
+    return typing.Any
+
+
+def check_dataset_params(dataset: str, given: Mapping | None, defaults: Mapping) -> dict:
+    """A dataset's params.yaml entry (without its pipeline keys) over the module's ``DEFAULT_PARAMS``; unknown keys
+    and values of another type than the default's are a ParamsError naming ``datasets.<dataset>.<key>``."""
+    if given is not None and not isinstance(given, Mapping):
+        raise ParamsError(f"datasets.{dataset}", f"must be a mapping of settings, got {given!r}")
+    given = {k: v for k, v in dict(given or {}).items() if k not in PIPELINE_DATASET_KEYS}
+    out = dict(defaults)
+    for k, v in given.items():
+        where = f"datasets.{dataset}.{k}"
+        if k not in defaults:
+            raise ParamsError(where, f"unknown setting; known: {', '.join(defaults)}")
+        tp = _infer_type(defaults[k])
+        if tp is list:
+            if not isinstance(v, (list, tuple)):
+                raise ParamsError(where, f"{v!r} is not a list")
+            out[k] = list(v)
+        elif tp is typing.Any or (defaults[k] is None):
+            out[k] = v
+        else:
+            out[k] = _coerce(v, tp, where)
+    return out
+
+
+# ------------------------------------------------------------------------------------------- sections
+@dataclasses.dataclass(frozen=True)
+class PipelineParams(Section):
+    """Where products go and how work is split."""
+
+    shard_frames: int = 256  # frames per shard of the image stages; finished shards are kept across reruns
+    interim: str = "data/interim"  # <interim>/<dataset>/: records, frame/box/mask/crop shards
+    cache: str = "data/cache"  # <cache>/<dataset>.h5: the final caches
+    reports: str = "reports"  # <reports>/validation/<dataset>.json, contact/, data_docs/
+    expectations: str = "expectations"  # the Great Expectations project (committed suites)
+
+    def check(self) -> None:
+        require(self.shard_frames >= 1, "shard_frames", f"must be at least 1, got {self.shard_frames}")
+        for name in ("interim", "cache", "reports", "expectations"):
+            require(bool(getattr(self, name)), name, "must be a non-empty path")
+
+
+@dataclasses.dataclass(frozen=True)
+class FramesParams(Section):
+    jpeg_quality: int = 95  # quality of the stored full frames
+
+    def check(self) -> None:
+        require(1 <= self.jpeg_quality <= 100, "jpeg_quality", f"must be in 1..100, got {self.jpeg_quality}")
+
+
+DETECT_MODELS = {  # torchvision builder name -> number of classes of its COCO checkpoints (person is class 1)
+    "fasterrcnn_resnet50_fpn": 91,
+    "fasterrcnn_mobilenet_v3_large_fpn": 91,
+    "fasterrcnn_mobilenet_v3_large_320_fpn": 91,
+    "keypointrcnn_resnet50_fpn": 2,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectParams(Section):
+    backend: Literal["projected", "hog", "torchvision"] = "projected"
+    expansion: float = 1.15  # projected box = tight box of the projected joints scaled by this about its centre
+    weights: str | None = None  # torchvision checkpoint (state_dict, or a dict holding it under model/state_dict)
+    model: Literal["fasterrcnn_resnet50_fpn", "fasterrcnn_mobilenet_v3_large_fpn",
+                   "fasterrcnn_mobilenet_v3_large_320_fpn", "keypointrcnn_resnet50_fpn"] = "fasterrcnn_resnet50_fpn"
+    score_threshold: float = 0.2  # only detections scoring above this are kept (posepile: 0.2)
+    nms_iou: float = 0.7  # non-maximum suppression IoU (posepile: 0.7)
+    max_detections: int = 100  # per image, before the person filter (torchvision's default)
+    batch_size: int = 8  # images per forward pass (torchvision)
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    rule: Literal["match", "hull"] = "match"  # match: Hungarian matching; hull: best detection united with GT box
+    min_match_iou: float = 0.1  # match: a matched detection is used only when IoU > this
+    max_area_ratio: float = 2.0  # match: ... and its area < this x the projected box's area
+    hull_min_iou: float = 0.5  # hull: the hull is used only when its IoU with the projected box > this
+    fallback: Literal["projected", "drop"] = "projected"  # no detection accepted: keep the projected box | drop
+    hog_win_stride: int = 8  # hog: window step in pixels
+    hog_scale: float = 1.05  # hog: image pyramid factor
+    hog_box_scale: tuple[float, float] = (0.5, 0.75)  # hog: person part (w, h) of the 64x128 window; 1 1 = raw
+
+    def check(self) -> None:
+        require(self.backend != "torchvision" or bool(self.weights), "weights",
+                f"the torchvision backend needs `weights`, the path of a {self.model} checkpoint "
+                "(posebank never downloads one; docs/models.md)")
+        require(self.expansion > 0, "expansion", f"must be positive, got {self.expansion}")
+        require(0 <= self.score_threshold <= 1, "score_threshold", f"must be in [0, 1], got {self.score_threshold}")
+        require(0 < self.nms_iou <= 1, "nms_iou", f"must be in (0, 1], got {self.nms_iou}")
+        for name in ("batch_size", "max_detections", "hog_win_stride"):
+            require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
+        require(0 <= self.min_match_iou < 1, "min_match_iou", f"must be in [0, 1), got {self.min_match_iou}")
+        require(self.max_area_ratio > 0, "max_area_ratio", f"must be positive, got {self.max_area_ratio}")
+        require(0 <= self.hull_min_iou < 1, "hull_min_iou", f"must be in [0, 1), got {self.hull_min_iou}")
+        require(all(0 < s <= 1 for s in self.hog_box_scale), "hog_box_scale",
+                f"must be in (0, 1], got {list(self.hog_box_scale)}")
+        require(self.hog_scale > 1, "hog_scale", f"must be > 1, got {self.hog_scale}")
+        require(_is_device(self.device), "device", f"{self.device!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+
+def _is_device(d: str) -> bool:
+    return d in ("auto", "cpu", "cuda") or (d.startswith("cuda:") and d[5:].isdigit())
+
+
+@dataclasses.dataclass(frozen=True)
+class SegmentParams(Section):
+    backend: Literal["grabcut", "sam", "none"] = "grabcut"  # none: only the datasets' own masks
+    checkpoint: str | None = None  # SAM state dict, e.g. models/sam_vit_b_01ec64.pth (backend sam)
+    model_type: Literal["auto", "vit_b", "vit_l", "vit_h"] = "auto"  # auto: from the checkpoint's tensors
+    device: str = "auto"  # auto = CUDA when available, else CPU | cpu | cuda | cuda:N
+    batch_size: int = 16  # SAM: boxes decoded together
+    use_joint_points: bool = True  # projected joints inside the box as positive prompts / sure foreground
+    multimask: bool = False  # SAM: predict 3 masks per box and keep the one with the highest score
+    grabcut_iterations: int = 5
+    grabcut_max_side: int = 160  # GrabCut runs on the box region reduced to at most this many pixels a side
+    box_margin: float = 0.1  # each box grows by this fraction of its width/height on every side
+    seed: int = 0  # GrabCut's random initialisation is seeded per box from this and the box's position
+
+    def check(self) -> None:
+        require(self.backend != "sam" or bool(self.checkpoint), "checkpoint",
+                "segment backend 'sam' needs `checkpoint`, the path of a SAM checkpoint "
+                "(e.g. models/sam_vit_b_01ec64.pth, see docs/models.md)")
+        require(self.batch_size >= 1, "batch_size", f"must be at least 1, got {self.batch_size}")
+        require(self.grabcut_max_side >= 16, "grabcut_max_side", f"must be at least 16, got {self.grabcut_max_side}")
+        require(self.grabcut_iterations >= 1, "grabcut_iterations",
+                f"must be at least 1, got {self.grabcut_iterations}")
+        require(self.box_margin >= 0, "box_margin", f"must be non-negative, got {self.box_margin}")
+        require(_is_device(self.device), "device", f"{self.device!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+
+@dataclasses.dataclass(frozen=True)
+class CropParams(Section):
+    target_box_px: float = 256.0  # long side of the person box in the crop
+    context: float = 1.5  # crop side = box long side x context
+    max_upscale: float = 1.2  # never enlarge small people more than this
+    jpeg_quality: int = 95
+    interpolation: Literal["cubic", "linear", "nearest"] = "cubic"
+
+    def check(self) -> None:
+        require(self.target_box_px > 0, "target_box_px", f"must be positive, got {self.target_box_px}")
+        require(self.context >= 1, "context", f"must be at least 1, got {self.context}")
+        require(self.max_upscale > 0, "max_upscale", f"must be positive, got {self.max_upscale}")
+        require(1 <= self.jpeg_quality <= 100, "jpeg_quality", f"must be in 1..100, got {self.jpeg_quality}")
+
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidateParams(Section):
+    chunk_rows: int = 200_000  # examples per block: validation memory stays bounded
+    min_valid_joints: int = 4
+    focal_range: tuple[float, float] = (100.0, 10_000.0)  # px, crop intrinsics
+    distance_range_mm: tuple[float, float] = (300.0, 30_000.0)  # optical centre -> root joint (or valid mean)
+    max_distortion: float = 1.0  # max |k1 k2 p1 p2 k3|
+    max_rot_orth_err: float = 1.0e-4  # max |R R^T - I|
+    rot_det_tolerance: float = 1.0e-4  # |det R - 1|
+    world_up_tolerance: float = 1.0e-3
+    bbox_tolerance_px: float = 0.5  # box may overhang the crop by this much
+    image_sample_size: int = 500  # images decoded per cache (seeded sample)
+    seed: int = 0
+    expected_counts: dict[str, int] = dataclasses.field(default_factory=dict)  # {h36m: 123456}; absent: no check
+
+    def check(self) -> None:
+        require(self.chunk_rows >= 1, "chunk_rows", f"must be at least 1, got {self.chunk_rows}")
+        require(self.image_sample_size >= 0, "image_sample_size", f"must be >= 0, got {self.image_sample_size}")
+        for name in ("focal_range", "distance_range_mm"):
+            lo, hi = getattr(self, name)
+            require(0 <= lo < hi, name, f"must be [low, high] with 0 <= low < high, got {[lo, hi]}")
+
+
+
+SECTIONS = {"pipeline": PipelineParams, "frames": FramesParams, "detect": DetectParams,
+            "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams}
+SECTION_KEYS = {cls: key for key, cls in SECTIONS.items()}
+
+
+# ------------------------------------------------------------------------------------------- whole file
+@dataclasses.dataclass(frozen=True)
+class Params:
+    """A checked params.yaml: every section as its settings, and the raw ``datasets:`` entries."""
+
+    pipeline: PipelineParams
+    frames: FramesParams
+    detect: DetectParams
+    segment: SegmentParams
+    crop: CropParams
+    validate: ValidateParams
+    datasets: dict
+    source: str = "params.yaml"
+
+    def dataset_entry(self, name: str) -> dict:
+        if name not in self.datasets:
+            raise ParamsError(f"{self.source}: datasets", f"no entry for dataset {name!r}; entries: "
+                              f"{', '.join(self.datasets) or 'none'}")
+        return dict(self.datasets[name] or {})
+
+
+def check_params(params: Mapping | None, source: str = "params.yaml", known_datasets=None) -> Params:
+    """Check every section of a params.yaml mapping (the ``datasets:`` entries for their structure: a registered
+    name, ``raw`` and ``family`` strings); errors name ``<source>: <key>``."""
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise ParamsError(source, f"must hold a mapping of sections, got {type(params).__name__}")
+    known = {*SECTIONS, "datasets"}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise ParamsError(f"{source}: {unknown[0]}", f"unknown section; known: {', '.join(sorted(known))}")
+    try:
+        settings = {name: section(cls, params.get(name), name) for name, cls in SECTIONS.items()}
+    except ParamsError as e:
+        raise ParamsError(f"{source}: {e.where}", e.problem) from None
+    entries = params.get("datasets") or {}
+    if not isinstance(entries, Mapping):
+        raise ParamsError(f"{source}: datasets", "must be a mapping of dataset name -> settings")
+    for name, entry in entries.items():
+        where = f"{source}: datasets.{name}"
+        if known_datasets is not None and name not in known_datasets:
+            raise ParamsError(where, f"not a registered dataset; registered: {', '.join(known_datasets)}")
+        if entry is not None and not isinstance(entry, Mapping):
+            raise ParamsError(where, f"must be a mapping of settings, got {entry!r}")
+        for k in PIPELINE_DATASET_KEYS:
+            v = (entry or {}).get(k)
+            if v is not None and not isinstance(v, str):
+                raise ParamsError(f"{where}.{k}", f"{v!r} is not a string (a path)")
+    return Params(**settings, datasets={k: dict(v or {}) for k, v in entries.items()}, source=source)
+
+
+def load_params(path, required: bool = True) -> dict:
+    """Read a params.yaml; a missing (when ``required``), unreadable or malformed file is a ParamsError."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        if required:
+            raise ParamsError(path, "params file not found")
+        return {}
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        raise ParamsError(path, f"malformed YAML{at}: {getattr(e, 'problem', None) or e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParamsError(path, f"cannot read ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ParamsError(path, f"must hold a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def params_digest(*parts) -> str:
+    """Stable digest of parameter values (stored in caches so that a reader knows what built them)."""
+    def plain(v):
+        return dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+    text = json.dumps([plain(p) for p in parts], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
