@@ -1,36 +1,36 @@
-"""What every dataset module shares: metadata, raw-layout errors and the instance record."""
+"""The dataset contract: what every dataset module provides, and the types it hands to the pipeline.
+
+A dataset module (``posebank.datasets.<family>...``, registered by name in ``posebank.datasets``) is checked
+against :class:`DatasetModule` by the conformance tests. It provides
+
+* ``INFO`` (:class:`DatasetInfo`: names, homepage, licence, citation) and ``JOINT_INFO`` (the skeleton);
+* ``DEFAULT_PARAMS``: every converter setting with its default (params.yaml ``datasets.<name>`` overrides them;
+  types follow the defaults, unknown keys are rejected);
+* ``check_layout(root, params)``: raises :class:`RawLayoutError` naming what is missing;
+* ``instances(root, params, dropped)``: every selected person instance (:class:`RawInstance`), in a deterministic
+  order; frames or sequences left out for a data reason (all joints missing, an unreadable file, ...) are appended
+  to ``dropped`` as :class:`Dropped` (selection by frame step or pose sampling is not a drop);
+* ``splits(params)``: the splits the params ask for (each must end up with examples);
+* ``make_fixture(root, seed)``: a miniature raw tree in the dataset's real layout; returns the root;
+* optionally ``frame_source(root, params)``: a :data:`FrameSource` for images that are not plain files of the
+  raw tree (rendered composites, flipped frames), with per-person masks and visibilities.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from posebank.camera import Camera
+from posebank.core.camera import Camera
+from posebank.core.errors import DatasetError, RawFileError, RawLayoutError
+from posebank.core.skeleton import JointInfo
 
-
-class DatasetError(RuntimeError):
-    """A raw dataset tree cannot be converted; the message names the file and the problem."""
-
-
-class RawLayoutError(DatasetError):
-    """The raw tree is missing or incomplete."""
-
-    def __init__(self, dataset: str, root, missing: list[str] | str):
-        missing = [missing] if isinstance(missing, str) else list(missing)
-        self.dataset, self.root, self.missing = dataset, Path(root), missing
-        shown = ", ".join(missing[:5]) + (f" (and {len(missing) - 5} more)" if len(missing) > 5 else "")
-        state = "not found" if not Path(root).exists() else "incomplete"
-        super().__init__(f"{dataset}: raw dataset {state} at {root}: missing {shown}")
-
-
-class RawFileError(DatasetError):
-    """One raw file is unreadable or holds something other than the dataset's format."""
-
-    def __init__(self, path, problem: str):
-        self.path, self.problem = Path(path), problem
-        super().__init__(f"{path}: {problem}")
+__all__ = ["DatasetError", "DatasetInfo", "DatasetModule", "Dropped", "Frame", "FrameSource", "RawFileError",
+           "RawInstance", "RawLayoutError", "check_finite_camera"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,6 +60,50 @@ class RawInstance:
     mask_source: str | None = None  # person mask image (nonzero = person), relative to the raw root or absolute
     visibility: np.ndarray | None = None  # (J,) uint8: 1 visible, 0 occluded, 255 unknown; None = unknown
     person_index: int = 0  # which person of a multi-person frame (keys a frame source's masks/visibility)
+
+
+@dataclasses.dataclass(frozen=True)
+class Dropped:
+    """A frame, sequence or file the converter left out for a data reason (stored in the cache's quarantine)."""
+
+    where: str  # raw-tree relative path, with #frame when it is one frame
+    reason: str
+    count: int = 1  # frames or instances this entry stands for
+
+
+@dataclasses.dataclass
+class Frame:
+    """A decoded source frame; ``masks``/``visibility`` per ``RawInstance.person_index`` when the source knows."""
+
+    image: np.ndarray | None  # None: the frame could not be read (quarantined with ``problem``)
+    masks: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    visibility: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
+    problem: str = "frame beyond the end of the video (truncated or short video)"
+
+
+# (source, frame indices) -> (frame index, Frame) in increasing index order
+FrameSource = Callable[[str, Sequence[int]], Iterator[tuple[int, Frame]]]
+
+
+@runtime_checkable
+class DatasetModule(Protocol):
+    """What a registered dataset module holds (module attributes; ``frame_source`` is optional)."""
+
+    INFO: DatasetInfo
+    JOINT_INFO: JointInfo
+    DEFAULT_PARAMS: Mapping
+
+    def check_layout(self, root, params: dict | None = None): ...
+
+    def instances(self, root, params: dict | None = None, dropped: list[Dropped] | None = None
+                  ) -> list[RawInstance]: ...
+
+    def splits(self, params: dict | None = None) -> tuple[str, ...]: ...
+
+    def make_fixture(self, root, seed: int = 0) -> Path: ...
+
+
+OPTIONAL = ("frame_source",)
 
 
 def check_finite_camera(camera: Camera, where) -> None:

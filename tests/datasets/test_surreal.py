@@ -1,3 +1,5 @@
+"""SURREAL: what is specific to it (the contract is checked for every dataset in test_conformance.py)."""
+
 import shutil
 from pathlib import Path
 
@@ -5,12 +7,15 @@ import numpy as np
 import pytest
 import scipy.io
 
+from conftest import sample
 from helpers import assert_no_output, copy_raw
 from marks import mark_errors
-from posebank.convert import convert
+from posebank.core.errors import ParamsError
+from posebank.core.store import Cache
 from posebank.datasets import RawFileError, RawLayoutError, surreal
+from posebank.datasets.base import Dropped
 from posebank.imaging.video import read_video_frames
-from posebank.store import Cache
+from posebank.pipeline.run import convert
 
 REAL_INFO = "surreal/01_01_c0001_info.mat"
 N_FRAMES = 24
@@ -49,8 +54,6 @@ def surreal_cache(surreal_raw, tmp_path_factory) -> Path:
 
 # ------------------------------------------------------------------------------------------- real sample
 def test_real_sample_reprojects_onto_joints2d():
-    from conftest import sample
-
     path = sample(REAL_INFO)
     world, cam = surreal.read_info(path)
     joints2d = scipy.io.loadmat(path)["joints2D"].transpose(2, 1, 0).astype(np.float64)
@@ -66,8 +69,6 @@ def test_real_sample_reprojects_onto_joints2d():
 
 
 def test_real_sample_handedness_and_flip():
-    from conftest import sample
-
     world, cam = surreal.read_info(sample(REAL_INFO))
     joints2d = scipy.io.loadmat(sample(REAL_INFO))["joints2D"].transpose(2, 1, 0).astype(np.float64)
     # the released 3D joints are a correct (not mirrored) body ...
@@ -85,8 +86,6 @@ def test_real_sample_handedness_and_flip():
 
 
 def test_fixture_info_has_the_real_variables(surreal_raw):
-    from conftest import sample
-
     real = scipy.io.loadmat(sample(REAL_INFO))
     info = next((surreal_raw / "cmu/train/run0").glob("*/*_info.mat"))
     fake = scipy.io.loadmat(info)
@@ -189,16 +188,33 @@ def test_box_from_mask_and_empty_masks_skipped(surreal_raw, tmp_path):
     np.testing.assert_allclose(box, [xs.min() - 0.5, ys.min() - 0.5, np.ptp(xs) + 1, np.ptp(ys) + 1])
     segm["segm_4"][:] = 0  # the person left the view in frame 3
     scipy.io.savemat(segm_path, {k: v for k, v in segm.items() if k.startswith("segm_")}, do_compression=True)
-    after = surreal.instances(raw, params)
+    dropped = []
+    after = surreal.instances(raw, params, dropped)
     assert [i.frame_index for i in after] == [i for i in range(N_FRAMES) if i != 3]
+    video = segm_path.relative_to(raw).as_posix().replace("_segm.mat", ".mp4")
+    assert dropped == [Dropped(f"{video}#3", surreal.NO_PERSON_PIXELS, 1)]
 
 
-def test_default_params_convert_the_cli_fixture(tmp_path):
-    raw = surreal.make_fixture(tmp_path / "raw", seed=1, n_frames=6)
-    assert (raw / ".posebank-fixture").is_file()
-    counts = convert("surreal", raw, tmp_path / "s.h5", progress=False)
-    assert set(counts) == {"train", "val", "test"}
-    with Cache(tmp_path / "s.h5") as cache:
+def test_clips_and_frames_without_joints_are_dropped(broken_raw):
+    info = clip_file(broken_raw, "val", "_info.mat")
+    joints = scipy.io.loadmat(info)["joints3D"].copy()
+    joints[:, :, 5:8] = np.nan  # frames 5, 6, 7: no joint
+    rewrite_info(info, joints3D=joints)
+    empty = clip_file(broken_raw, "test", "_info.mat")
+    rewrite_info(empty, joints3D=np.zeros((3, 24, 0), np.float32))
+    dropped = []
+    insts = surreal.instances(broken_raw, {**SMALL_PARAMS, "adaptive_sampling_mm": 0}, dropped)
+    rel = info.relative_to(broken_raw).as_posix()
+    assert dropped == [Dropped(rel, "every joint is missing (NaN) in the annotation", 3),
+                       Dropped(empty.relative_to(broken_raw).as_posix(), surreal.NO_FRAMES, 0)]
+    val = [i.frame_index for i in insts if i.split == "val"]
+    assert val == [i for i in range(N_FRAMES) if i not in (5, 6, 7)]
+    assert not [i for i in insts if i.split == "test"]
+
+
+def test_default_params_convert_every_run(builds):
+    """The conformance fixture (default make_fixture: every split and run) converted with the default params."""
+    with Cache(builds.converted("surreal").cache) as cache:
         assert {s.split("/")[0] for s in cache.categories("sequence")} == {"run0", "run1", "run2"}
 
 
@@ -230,20 +246,24 @@ def test_missing_clip_file_is_named(broken_raw, tmp_path, suffix):
     assert_no_output(out)
 
 
-def test_missing_run_and_root_are_named(broken_raw, tmp_path):
+def test_missing_run_and_empty_root_are_named(broken_raw, tmp_path):
     out = tmp_path / "surreal.h5"
     with pytest.raises(RawLayoutError, match=r"missing cmu/train/run1/, cmu/val/run1/"):
         convert("surreal", broken_raw, out, {"runs": [0, 1]}, progress=False)
-    with pytest.raises(RawLayoutError, match=r"not found at .*nowhere"):
-        convert("surreal", tmp_path / "nowhere", out, progress=False)
     (tmp_path / "empty").mkdir()
     with pytest.raises(RawLayoutError, match=r"missing cmu/ \(the folder holding train/ val/ test/\)"):
         convert("surreal", tmp_path / "empty", out, progress=False)
     assert_no_output(out)
-    with pytest.raises(ValueError, match="unknown parameters"):
-        convert("surreal", broken_raw, out, {"run": [0]}, progress=False)
-    with pytest.raises(ValueError, match="splits must be"):
+
+
+def test_bad_params_are_named(broken_raw, tmp_path):
+    out = tmp_path / "surreal.h5"
+    with pytest.raises(ParamsError, match=r"^datasets\.surreal\.splits: must be distinct splits of train, val, test"):
         convert("surreal", broken_raw, out, {"splits": ["training"]}, progress=False)
+    with pytest.raises(ParamsError, match=r"^datasets\.surreal\.runs: must be distinct non-negative integers"):
+        surreal.instances(broken_raw, {"runs": [-1]})
+    assert surreal.splits({"splits": ["test", "train"]}) == ("train", "test")
+    assert_no_output(out)
 
 
 def rewrite_info(path: Path, **changes):
@@ -271,18 +291,13 @@ def test_nan_camera_is_named(broken_raw, tmp_path):
     assert_no_output(out)
 
 
-def test_truncated_info_and_missing_segm_frame_are_named(broken_raw, tmp_path):
+def test_missing_segm_frame_is_named(broken_raw, tmp_path):
     out = tmp_path / "surreal.h5"
     segm = clip_file(broken_raw, "test", "_segm.mat")
     frames = scipy.io.loadmat(segm)
     scipy.io.savemat(segm, {k: v for k, v in frames.items() if k.startswith("segm_") and k != "segm_1"},
                      do_compression=True)
-    with pytest.raises(RawFileError, match=rf"{segm.name}: no 'segm_1' variable"):
-        convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
-    assert_no_output(out)
-    info = clip_file(broken_raw, "train", "_info.mat")
-    info.write_bytes(info.read_bytes()[: info.stat().st_size // 2])
-    with pytest.raises(RawFileError, match=rf"{info.name}: (unreadable MATLAB file|no 'joints3D' variable)"):
+    with pytest.raises(RawFileError, match=rf"{segm.name}: no 'segm_1' variable \(has \['segm_10', "):
         convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
     assert_no_output(out)
 
@@ -326,9 +341,3 @@ def test_single_frame_clip(broken_raw):
     np.testing.assert_allclose(world[0], joints[:, :, 0].T * 1000, rtol=1e-6)
     insts = surreal.instances(broken_raw, {**SMALL_PARAMS, "splits": ["val"]})
     assert [i.frame_index for i in insts] == [0]
-
-
-def test_byte_identical_builds(surreal_raw, surreal_cache, tmp_path):
-    again = tmp_path / "again.h5"
-    convert("surreal", surreal_raw, again, SMALL_PARAMS, progress=False)
-    assert again.read_bytes() == Path(surreal_cache).read_bytes()

@@ -1,20 +1,22 @@
-from pathlib import Path
+"""Human3.6M: what is specific to it (the contract is checked for every dataset in test_conformance.py)."""
 
 import numpy as np
 import pytest
+from cdflib.cdfwrite import CDF
 
-from conftest import H36M_SMALL_PARAMS
+from conftest import H36M_SMALL_PARAMS, sample
 from helpers import assert_no_output, copy_raw
 from marks import mark_errors
-from posebank.convert import convert
+from posebank.core.errors import ParamsError
+from posebank.core.store import Cache
 from posebank.datasets import RawFileError, RawLayoutError, h36m
+from posebank.datasets.base import Dropped
+from posebank.datasets.sampling import MISSING_POSE
 from posebank.imaging.video import read_video_frames
-from posebank.store import Cache
+from posebank.pipeline.run import convert
 
 
 def test_read_cameras_real_metadata():
-    from conftest import sample
-
     cams = h36m.read_cameras(sample("h36m/metadata.xml"))
     assert len(cams) == 44
     k = cams[(1, "54138969")].intrinsic_matrix
@@ -81,12 +83,6 @@ def test_s9_correction_moves_poses_back_onto_the_video(h36m_raw, tmp_path):
     assert offsets.min() > 20
 
 
-def test_byte_identical_builds(h36m_raw, h36m_cache, tmp_path):
-    again = tmp_path / "again.h5"
-    convert("h36m", h36m_raw, again, H36M_SMALL_PARAMS, progress=False)
-    assert again.read_bytes() == Path(h36m_cache).read_bytes()
-
-
 @pytest.fixture
 def broken_raw(h36m_raw, tmp_path):
     return copy_raw(h36m_raw, tmp_path)
@@ -109,15 +105,6 @@ def test_missing_video_is_named(broken_raw, tmp_path):
     assert_no_output(out)
 
 
-def test_truncated_cdf_is_named(broken_raw, tmp_path):
-    cdf = broken_raw / "S9/MyPoseFeatures/D3_Positions/Waiting 1.cdf"
-    cdf.write_bytes(cdf.read_bytes()[: cdf.stat().st_size // 2])
-    out = tmp_path / "h36m.h5"
-    with pytest.raises(RawFileError, match=r"Waiting 1\.cdf: unreadable CDF file, truncated or corrupt"):
-        convert("h36m", broken_raw, out, H36M_SMALL_PARAMS, progress=False)
-    assert_no_output(out)
-
-
 def test_metadata_without_w0_is_named(broken_raw, tmp_path):
     meta = broken_raw / "metadata.xml"
     meta.write_text('<?xml version="1.0"?>\n<a><train_subjects>[1]</train_subjects></a>\n')
@@ -127,11 +114,46 @@ def test_metadata_without_w0_is_named(broken_raw, tmp_path):
     assert_no_output(out)
 
 
-def test_missing_root_and_bad_params(tmp_path):
-    with pytest.raises(RawLayoutError, match="not found at"):
-        convert("h36m", tmp_path / "nowhere", tmp_path / "x.h5", progress=False)
-    with pytest.raises(ValueError, match="unknown parameters"):
-        convert("h36m", tmp_path, tmp_path / "x.h5", {"train_subject": [1]}, progress=False)
+def test_bad_params_are_named(tmp_path):
+    with pytest.raises(ParamsError, match=r"^datasets\.h36m\.test_subjects: subject 1 is also in train_subjects$"):
+        convert("h36m", tmp_path, tmp_path / "x.h5", {"test_subjects": [1, 9]}, progress=False)
+    with pytest.raises(ParamsError, match=r"^datasets\.h36m\.cameras: "):
+        h36m.instances(tmp_path, {"cameras": ["12345678"]})
+    with pytest.raises(ParamsError, match=r"^datasets\.h36m\.train_subjects: \[12\] are not subject numbers"):
+        h36m.splits({"train_subjects": [12]})
+    with pytest.raises(ParamsError, match=r"^datasets\.h36m\.val_subjects: 3 is not a list"):
+        h36m.splits({"val_subjects": 3})
+    assert h36m.splits({"val_subjects": [5], "train_subjects": [1]}) == ("train", "val", "test")
+    assert h36m.splits({"test_subjects": []}) == ("train",)
+    assert_no_output(tmp_path / "x.h5")
+
+
+def write_poses(path, poses):
+    path.unlink()
+    cdf = CDF(str(path), cdf_spec={"Majority": "row_major", "Compressed": False})
+    cdf.write_var({"Variable": "Pose", "Data_Type": 44, "Num_Elements": 1, "Rec_Vary": True, "Compress": 0,
+                   "Dim_Sizes": [len(poses), h36m.N_RAW_JOINTS * 3]},
+                  var_data=poses.reshape(1, len(poses), -1).astype(np.float32))
+    cdf.close()
+
+
+def test_frames_without_joints_are_dropped(broken_raw):
+    before = h36m.instances(broken_raw, H36M_SMALL_PARAMS)
+    for rel in ("S1/MyPoseFeatures/D3_Positions/Directions 1.cdf", "S9/MyPoseFeatures/D3_Positions/Posing 1.cdf"):
+        poses = h36m.read_poses(broken_raw / rel).copy()
+        poses[10:30] = np.nan  # training frames 10, 15, 20, 25 and no test frame
+        poses[64] = np.nan  # a test frame (every 64th); not a training frame
+        poses[40, :5] = np.nan  # some joints missing: still converted
+        write_poses(broken_raw / rel, poses)
+    dropped = []
+    after = h36m.instances(broken_raw, H36M_SMALL_PARAMS, dropped)
+    assert dropped == [Dropped("S1/MyPoseFeatures/D3_Positions/Directions 1.cdf", MISSING_POSE, 4),
+                       Dropped("S9/MyPoseFeatures/D3_Positions/Posing 1.cdf#64", MISSING_POSE, 1)]
+    assert not any(np.isnan(i.world_coords).all() for i in after)
+    assert any(np.isnan(i.world_coords).any() for i in after if i.frame_index == 40)
+    lost = {(i.source, i.frame_index) for i in before} - {(i.source, i.frame_index) for i in after}
+    assert {(s.split("/")[0], f) for s, f in lost} >= {("S9", 64)}
+    assert all(f in (10, 15, 20, 25, 64) or (f > 25 and s.startswith("S1/")) for s, f in lost), lost
 
 
 def test_truncated_video_frames_are_quarantined(broken_raw, tmp_path):

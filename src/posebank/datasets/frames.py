@@ -7,39 +7,16 @@ whose images do not exist as files (MuCo-3DHP composites) or need a transform (S
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from posebank.datasets.base import RawFileError
+from posebank.datasets.base import Frame, FrameSource, RawFileError
 from posebank.imaging.video import read_image, read_video_frames
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
-
-
-@dataclasses.dataclass
-class Frame:
-    """A decoded source frame; ``masks``/``visibility`` per ``RawInstance.person_index`` when the source knows."""
-
-    image: np.ndarray | None  # None: the frame could not be read (quarantined with ``problem``)
-    masks: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
-    visibility: dict[int, np.ndarray] = dataclasses.field(default_factory=dict)
-    problem: str = "frame beyond the end of the video (truncated or short video)"
-
-
-# (source, frame indices) -> (frame index, Frame) in increasing index order
-FrameSource = Callable[[str, Sequence[int]], Iterator[tuple[int, Frame]]]
-
-
-def params_digest(*parts) -> str:
-    """Stable digest of parameter dicts (stored in the cache so that a reader knows what built it)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def read_mask(path) -> np.ndarray:

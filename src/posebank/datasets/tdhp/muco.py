@@ -13,8 +13,12 @@ are written to disk):
   overlap; a joint whose pixel is covered by a nearer person (or lies outside the image) is marked not visible.
 
 Every person keeps its own sequence's camera and world joints (28 joints, as posepile's ``muco``); the raw tree
-is the MPI-INF-3DHP training tree (``datasets.tdhp.raw``). Reading frames decodes the 3DHP videos from their
-start, so building the full 200k composites is meant to run on frames extracted by the frames stage.
+is the MPI-INF-3DHP training tree (``datasets.tdhp.raw``), with its FGmasks and ChairMasks videos. Reading frames
+decodes the 3DHP videos from their start, so building the full 200k composites is meant to run on frames extracted
+by the frames stage.
+
+Frames that cannot be candidates for a data reason (not every joint inside the image, no joint annotated, past
+the end of a known short video) are reported as dropped, one entry per video.
 """
 
 from __future__ import annotations
@@ -26,20 +30,25 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-from posebank.datasets import tdhp
-from posebank.datasets.base import DatasetInfo, RawInstance
-from posebank.store import OCCLUDED, VISIBLE
+from posebank.core.errors import DatasetError, ParamsError
+from posebank.core.settings import check_dataset_params
+from posebank.core.store import OCCLUDED, VISIBLE
+from posebank.datasets.base import DatasetInfo, Dropped, Frame, RawInstance
+from posebank.datasets.sampling import drop_missing_poses, record_drop
+from posebank.datasets.tdhp import common
+from posebank.datasets.tdhp.fixture import make_fixture  # noqa: F401  (the contract: the tree's fixture)
 
+NAME = "muco_3dhp"
 INFO = DatasetInfo(
-    name="muco_3dhp",
+    name=NAME,
     full_name="MuCo-3DHP (multi-person composites of MPI-INF-3DHP)",
     homepage="https://vcai.mpi-inf.mpg.de/projects/SingleShotMultiPerson/",
     licence="As MPI-INF-3DHP: research use only; the composites are generated locally from the user's 3DHP copy.",
     citation=("D. Mehta, O. Sotnychenko, F. Mueller, W. Xu, S. Sridhar, G. Pons-Moll, C. Theobalt. Single-Shot "
               "Multi-Person 3D Pose Estimation From Monocular RGB. 3DV 2018."),
 )
-JOINT_INFO = tdhp.FULL_JOINT_INFO
-SELECTED_JOINTS = tdhp.FULL_SELECTED_JOINTS
+JOINT_INFO = common.FULL_JOINT_INFO
+SELECTED_JOINTS = common.FULL_SELECTED_JOINTS
 PELVIS = JOINT_INFO.index("pelv")
 SOURCE_PREFIX = "composites/"
 
@@ -53,6 +62,8 @@ DEFAULT_PARAMS = {
     "frame_step": 5,  # candidate frames
     "mask_blur_px": 1.5,  # soft edge of the pasted foreground (the MATLAB script blurs it too)
 }
+NOT_A_CANDIDATE = (f"not all {len(SELECTED_JOINTS)} joints inside the image (the person is truncated or out of "
+                   "view): not a composite candidate")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,42 +73,61 @@ class Person:
     frame: int
 
 
-make_fixture = tdhp.make_fixture
-
-
-def _check_params(p: dict) -> None:
-    lo, hi = p["people_per_composite"]
-    if not 1 <= lo <= hi:
-        raise ValueError(f"muco_3dhp: people_per_composite must be [lo, hi] with 1 <= lo <= hi, got {[lo, hi]}")
-    if hi > len(p["subjects"]):
-        raise ValueError(f"muco_3dhp: {hi} people per composite need as many subjects, have {p['subjects']}")
+def check_params(params: dict | None) -> dict:
+    """``params`` over DEFAULT_PARAMS, checked; ParamsError names the key."""
+    p = check_dataset_params(NAME, params, DEFAULT_PARAMS)
+    common.check_subject_params(NAME, p, ("subjects",))
+    ppc = p["people_per_composite"]
+    if len(ppc) != 2 or not 1 <= ppc[0] <= ppc[1]:
+        raise ParamsError(f"datasets.{NAME}.people_per_composite",
+                          f"must be [lo, hi] with 1 <= lo <= hi, got {ppc}")
+    if ppc[1] > len(p["subjects"]):
+        raise ParamsError(f"datasets.{NAME}.people_per_composite",
+                          f"{ppc[1]} people per composite need as many subjects, have {p['subjects']}")
     if p["n_composites"] < 1:
-        raise ValueError("muco_3dhp: n_composites must be >= 1")
+        raise ParamsError(f"datasets.{NAME}.n_composites", f"must be at least 1, got {p['n_composites']}")
+    if p["mask_blur_px"] < 0:
+        raise ParamsError(f"datasets.{NAME}.mask_blur_px", f"must be >= 0, got {p['mask_blur_px']}")
+    return p
+
+
+def splits(params: dict | None = None) -> tuple[str, ...]:
+    """Always ``train``."""
+    check_params(params)
+    return ("train",)
+
+
+def check_layout(root, params: dict | None = None) -> list[tuple[int, int]]:
+    """Verify that the training tree holds what the composites need, the mask videos included; returns the
+    (subject, sequence) pairs."""
+    p = check_params(params)
+    return common.check_layout(root, NAME, p["subjects"], p["sequences"], p["cameras"], common.VIDEO_KINDS)
 
 
 @functools.lru_cache(maxsize=4)
-def _sequences(root: str, subjects: tuple, sequences: tuple) -> dict[tuple[int, int], tdhp.TrainSequence]:
-    return {(s, q): tdhp.load_sequence(root, s, q) for s in subjects for q in sequences}
+def _sequences(root: str, subjects: tuple, sequences: tuple) -> dict[tuple[int, int], common.TrainSequence]:
+    return {(s, q): common.load_sequence(root, s, q, NAME) for s in subjects for q in sequences}
 
 
-def _tdhp_params(p: dict) -> dict:
-    return {"train_subjects": list(p["subjects"]), "val_subjects": [], "sequences": list(p["sequences"]),
-            "cameras": list(p["cameras"])}
-
-
-def plan(root, params: dict | None = None) -> list[tuple[int, list[Person]]]:
-    """The composites: for each, its camera and its people (farthest first). Deterministic from the seed."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    _check_params(p)
-    tdhp.check_layout(root, _tdhp_params(p), dataset="muco_3dhp")
+def plan(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[tuple[int, list[Person]]]:
+    """The composites: for each, its camera and its people (farthest first). Deterministic from the seed. Frames
+    that cannot be candidates for a data reason are appended to ``dropped``."""
+    p = check_params(params)
+    check_layout(root, p)
     seqs = _sequences(str(root), tuple(p["subjects"]), tuple(p["sequences"]))
+    step = p["frame_step"]
     candidates: dict[tuple[int, int, int], np.ndarray] = {}
     for (s, q), seq in seqs.items():
         for cam in p["cameras"]:
-            world = seq.world_coords(cam, SELECTED_JOINTS)[:seq.n_frames(cam)]
+            video = common.video_path(s, q, cam)
+            n = common.record_short_video(dropped, s, q, cam, len(seq.annot["frames"]), step)
+            world = seq.world_coords(cam, SELECTED_JOINTS)[:n]
             calib = seq.calibration[cam]
-            counts = tdhp.visible_joint_counts(calib.camera, world[::p["frame_step"]], calib.image_size)
-            frames = np.arange(0, len(world), p["frame_step"])[counts == len(SELECTED_JOINTS)]
+            annotated = drop_missing_poses(world, range(0, n, step), video, dropped)
+            counts = common.visible_joint_counts(calib.camera, world[annotated], calib.image_size)
+            inside = counts == len(SELECTED_JOINTS)
+            record_drop(dropped, video, np.asarray(annotated, np.int64)[~inside], NOT_A_CANDIDATE)
+            frames = np.asarray(annotated, np.int64)[inside]
             if len(frames):
                 candidates[(s, q, cam)] = frames
     rng = np.random.default_rng(p["seed"])
@@ -107,7 +137,8 @@ def plan(root, params: dict | None = None) -> list[tuple[int, list[Person]]]:
         cam = int(rng.choice(p["cameras"]))
         subjects = sorted({s for (s, _q, c) in candidates if c == cam})
         if len(subjects) < lo:
-            raise ValueError(f"muco_3dhp: camera {cam} has candidate frames in only {len(subjects)} subjects")
+            raise DatasetError(f"{NAME}: camera {cam}", f"has candidate frames (every joint inside the image) in "
+                                                        f"only {len(subjects)} subjects, {lo} are needed")
         n = int(rng.integers(lo, min(hi, len(subjects)) + 1))
         people = []
         for s in rng.choice(subjects, n, replace=False):
@@ -120,9 +151,10 @@ def plan(root, params: dict | None = None) -> list[tuple[int, list[Person]]]:
     return out
 
 
-def instances(root, params: dict | None = None) -> list[RawInstance]:
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    composites = plan(root, p)  # checks the raw layout first
+def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
+    """Every person of every composite, composite by composite, farthest first."""
+    p = check_params(params)
+    composites = plan(root, p, dropped)  # checks the raw layout first
     seqs = _sequences(str(root), tuple(p["subjects"]), tuple(p["sequences"]))
     out = []
     for k, (cam, people) in enumerate(composites):
@@ -136,7 +168,7 @@ def instances(root, params: dict | None = None) -> list[RawInstance]:
     return out
 
 
-def compose(frames: Sequence[tdhp.PersonFrame], blur_px: float) -> tuple[np.ndarray, list[np.ndarray], list]:
+def compose(frames: Sequence[common.PersonFrame], blur_px: float) -> tuple[np.ndarray, list[np.ndarray], list]:
     """Paste people (farthest first) into one image; returns the image, each person's visible mask, and each
     person's per-joint visibility."""
     image = frames[0].image.astype(np.float32)
@@ -169,9 +201,7 @@ def compose(frames: Sequence[tdhp.PersonFrame], blur_px: float) -> tuple[np.ndar
 
 def frame_source(raw_root, params: dict | None = None):
     """Renders composite k (source ``composites/<k>``) with its people's masks and visibilities."""
-    from posebank.build import Frame
-
-    p = {**DEFAULT_PARAMS, **(params or {})}
+    p = check_params(params)
     composites = plan(raw_root, p)
     seqs = _sequences(str(raw_root), tuple(p["subjects"]), tuple(p["sequences"]))
 

@@ -1,3 +1,6 @@
+"""MPI-INF-3DHP training set (tdhp) and its full variant (tdhp_full): what is specific to them (the contract is
+checked for every dataset in test_conformance.py)."""
+
 from pathlib import Path
 
 import numpy as np
@@ -6,11 +9,16 @@ import scipy.io
 
 from helpers import assert_no_output, copy_raw
 from marks import mark_errors
-from posebank.convert import convert
-from posebank.datasets import RawFileError, RawLayoutError, tdhp, tdhp_full
+from posebank.core.errors import ParamsError
+from posebank.core.store import Cache
+from posebank.datasets import RawFileError, RawLayoutError
+from posebank.datasets.sampling import MISSING_POSE, AdaptivePoseSampler
+from posebank.datasets.tdhp import common as tdhp
+from posebank.datasets.tdhp import fixture
+from posebank.datasets.tdhp import full as tdhp_full
+from posebank.datasets.tdhp import train as tdhp_train
 from posebank.imaging.video import FrameReadError, read_video_frames
-from posebank.sampling import AdaptivePoseSampler
-from posebank.store import Cache
+from posebank.pipeline.run import convert
 
 # two sequences (S1 train, S8 validation), the eight default cameras plus a ceiling and a low camera
 FIXTURE = {"subjects": [1, 8], "sequences": [1], "n_frames": 40, "cameras": (*tdhp.CHEST_CAMERAS, 3, 9)}
@@ -21,7 +29,7 @@ N_FRAMES = FIXTURE["n_frames"]
 
 @pytest.fixture(scope="module")
 def tdhp_raw(tmp_path_factory) -> Path:
-    return tdhp.make_fixture(tmp_path_factory.mktemp("tdhp_raw"), seed=4, **FIXTURE)
+    return tdhp_train.make_fixture(tmp_path_factory.mktemp("tdhp_raw"), seed=4, **FIXTURE)
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +80,9 @@ def test_calibration_parses_the_real_text_format(tmp_path):
 
 
 def test_calibration_round_trip(tmp_path):
-    written = tdhp.fixture_calibration(np.random.default_rng(0), 2048)
+    written = fixture.fixture_calibration(np.random.default_rng(0), 2048)
     path = tmp_path / "camera.calibration"
-    path.write_text(tdhp.format_calibration(written))
+    path.write_text(fixture.format_calibration(written))
     lines = path.read_text().splitlines()
     # the Skeletool writer's layout: a header, then 7 lines per camera (fixed-position readers rely on it)
     assert lines[0] == tdhp.CALIBRATION_HEADER and len(lines) == 1 + 7 * 14
@@ -109,6 +117,7 @@ def test_annot_mat_has_the_release_layout(tdhp_raw):
 
 
 def test_joint_sets():
+    assert tdhp_train.JOINT_INFO is tdhp.JOINT_INFO
     assert tdhp.JOINT_INFO.names == tuple(
         "htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,spin,head,pelv".split(","))
     assert tdhp_full.JOINT_INFO.n_joints == 28 and tdhp_full.JOINT_INFO.names[0] == "thor"
@@ -180,12 +189,14 @@ def test_frame_selection_and_splits(tdhp_raw, tdhp_cache):
                 truncated_dropped += int(np.sum(~np.all((annot2 >= 0) & (annot2 < 512), axis=(1, 2))))
         assert truncated_dropped > 0  # the long-lens camera loses the walking person, those frames are dropped
         assert cache.attrs["citation"].startswith("D. Mehta")
-
-
-def test_byte_identical_builds(tdhp_raw, tdhp_cache, tmp_path):
-    again = tmp_path / "again.h5"
-    convert("tdhp", tdhp_raw, again, PARAMS, progress=False)
-    assert again.read_bytes() == Path(tdhp_cache).read_bytes()
+    # ... and reported, per video
+    dropped = []
+    tdhp_train.instances(tdhp_raw, PARAMS, dropped)
+    reason = "not all 17 joints inside the image (the person is truncated or out of view)"
+    assert {d.reason for d in dropped} == {reason}
+    assert sum(d.count for d in dropped) == truncated_dropped
+    assert {d.where.split("#")[0] for d in dropped} == {"S1/Seq1/imageSequence/video_2.avi",
+                                                      "S8/Seq1/imageSequence/video_2.avi"}
 
 
 def test_full_variant(tdhp_raw, full_cache):
@@ -208,6 +219,9 @@ def test_full_variant(tdhp_raw, full_cache):
             n_truncated += not inside.all()
             n_all += 1
     assert n_truncated > 0 and n_all > 60  # truncated poses are kept when a third of the joints is visible
+    dropped = []
+    tdhp_full.instances(tdhp_raw, FULL_PARAMS, dropped)
+    assert all(d.reason.startswith("fewer than 9 of the 28 joints inside") for d in dropped)
 
 
 def test_person_frames_for_composites(tdhp_raw):
@@ -268,15 +282,6 @@ def test_wrong_annotation_shape_is_named(broken_raw, tmp_path):
     assert_no_output(out)
 
 
-def test_truncated_annotation_is_named(broken_raw, tmp_path):
-    path = broken_raw / "S8/Seq1/annot.mat"
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
-    out = tmp_path / "tdhp.h5"
-    with pytest.raises(RawFileError, match=r"S8/Seq1/annot\.mat: unreadable MATLAB v5 file"):
-        convert("tdhp", broken_raw, out, PARAMS, progress=False)
-    assert_no_output(out)
-
-
 def test_nan_camera_is_named(broken_raw, tmp_path):
     path = broken_raw / "S1/Seq1/camera.calibration"
     lines = path.read_text().splitlines()
@@ -298,12 +303,37 @@ def test_foreign_calibration_is_named(broken_raw, tmp_path):
     assert_no_output(out)
 
 
-def test_missing_root_and_bad_params(tmp_path):
-    with pytest.raises(RawLayoutError, match="tdhp: raw dataset not found at"):
-        convert("tdhp", tmp_path / "nowhere", tmp_path / "x.h5", progress=False)
-    with pytest.raises(ValueError, match="unknown parameters"):
-        convert("tdhp", tmp_path, tmp_path / "x.h5", {"camera": [1]}, progress=False)
-    with pytest.raises(ValueError, match="overlap"):
+def test_bad_params_are_named(tmp_path):
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp\.val_subjects: subject 7 is also in train_subjects"):
         convert("tdhp", tmp_path, tmp_path / "x.h5", {"val_subjects": [7]}, progress=False)
-    with pytest.raises(ValueError, match="cameras must be indices"):
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp_full\.cameras: must be camera indices 0\.\.13, "
+                                          r"got \[14\]"):
         convert("tdhp_full", tmp_path, tmp_path / "x.h5", {"cameras": [14]}, progress=False)
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp\.sequences: must be sequence numbers 1\.\.2"):
+        tdhp_train.instances(tmp_path, {"sequences": [3]})
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp_full\.val_subjects: 8 is not a list"):
+        tdhp_full.splits({"val_subjects": 8})
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp\.min_visible_joints: must be in 0\.\.17"):
+        tdhp_train.splits({"min_visible_joints": 18})
+    assert tdhp_train.splits({"val_subjects": []}) == ("train",)
+    assert tdhp_full.splits({"train_subjects": [1, 2], "val_subjects": [8]}) == ("train", "val")
+    assert_no_output(tmp_path / "x.h5")
+
+
+def test_short_videos_and_frames_without_joints_are_dropped(tdhp_raw, monkeypatch, tmp_path):
+    raw = copy_raw(tdhp_raw, tmp_path)
+    # camera 0 of S1/Seq1 made a known short video of 23 frames: candidates 25, 30, 35 lie past its end
+    monkeypatch.setitem(tdhp.SHORT_VIDEOS, (1, 1, 0), 23)
+    path = raw / "S8/Seq1/annot.mat"
+    mat = {k: v for k, v in scipy.io.loadmat(str(path)).items() if not k.startswith("__")}
+    mat["annot3"][4, 0][30] = np.nan  # camera 4, frame 30: no joint
+    scipy.io.savemat(str(path), mat)
+    dropped = []
+    insts = tdhp_train.instances(raw, PARAMS, dropped)
+    (short,) = [d for d in dropped if d.reason.startswith("beyond the end of the video")]
+    assert (short.where, short.count) == ("S1/Seq1/imageSequence/video_0.avi", 3)
+    assert "it has 23 frames, the annotations 40" in short.reason
+    (missing,) = [d for d in dropped if d.reason == MISSING_POSE]
+    assert (missing.where, missing.count) == ("S8/Seq1/imageSequence/video_4.avi#30", 1)
+    assert not [i for i in insts if i.source == short.where and i.frame_index >= 23]
+    assert not [i for i in insts if i.source == "S8/Seq1/imageSequence/video_4.avi" and i.frame_index == 30]

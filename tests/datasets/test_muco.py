@@ -1,9 +1,16 @@
+"""MuCo-3DHP composites (muco_3dhp): what is specific to them (the contract is checked for every dataset in
+test_conformance.py)."""
+
 import numpy as np
 import pytest
 
-from posebank.convert import convert
-from posebank.datasets import RawLayoutError, muco, tdhp
-from posebank.store import Cache
+from helpers import assert_no_output, copy_raw
+from posebank.core.errors import ParamsError
+from posebank.core.store import Cache
+from posebank.datasets import RawLayoutError
+from posebank.datasets.tdhp import common as tdhp
+from posebank.datasets.tdhp import muco
+from posebank.pipeline.run import convert
 
 PARAMS = {"n_composites": 10, "subjects": [1, 2, 3, 4], "sequences": [1], "cameras": [0, 1],
           "people_per_composite": [3, 4], "seed": 5}
@@ -11,8 +18,8 @@ PARAMS = {"n_composites": 10, "subjects": [1, 2, 3, 4], "sequences": [1], "camer
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
-    return tdhp.make_fixture(tmp_path_factory.mktemp("tdhp_for_muco"), seed=2, subjects=(1, 2, 3, 4), n_frames=30,
-                             cameras=(0, 1), sequences=(1,))
+    return muco.make_fixture(tmp_path_factory.mktemp("tdhp_for_muco"), seed=2, subjects=(1, 2, 3, 4), n_frames=30,
+                             cameras=(0, 1, 2), sequences=(1,))  # camera 2 (a long lens) loses the walking people
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +71,13 @@ def test_convert_writes_every_visible_person_with_mask_and_visibility(raw, compo
     # people hidden entirely behind nearer ones have an empty mask: quarantined with the reason, not stored
     visible_slots = {k: [slot for slot, m in sorted(f.masks.items()) if m.any()] for k, f in enumerate(composites)}
     n_people = sum(len(f.masks) for f in composites)
-    assert counts["train"] + counts.get("quarantined", 0) == n_people
+    dropped = []
+    muco.instances(raw, PARAMS, dropped)  # candidate frames left out: in the quarantine, but not people
     with Cache(out) as cache:
         assert len(cache) == counts["train"] and cache.joint_info.n_joints == 28
-        assert all("empty person mask" in q["reason"] for q in cache.quarantine)
+        hidden = [q for q in cache.quarantine if "empty person mask" in q["reason"]]
+        assert counts["train"] + len(hidden) == n_people
+        assert len(cache.quarantine) == len(hidden) + len(dropped)
         cols = cache.read()
         for i in range(len(cache)):
             ex = cache[i]
@@ -75,15 +85,50 @@ def test_convert_writes_every_visible_person_with_mask_and_visibility(raw, compo
             slot = visible_slots[k][int(np.sum(cols["frame_index"][:i] == k))]  # rows follow the slot order
             np.testing.assert_array_equal(ex.visibility, composites[k].visibility[slot])
             assert ex.decode_mask().any()
-    again = tmp_path / "again.h5"
-    convert("muco_3dhp", raw, again, PARAMS, progress=False)
-    assert again.read_bytes() == out.read_bytes()
+
+
+def test_frames_that_cannot_be_candidates_are_dropped(raw):
+    """Candidates are every 5th frame with all 28 joints inside the image; the others are reported per video."""
+    params = {**PARAMS, "cameras": [0, 1, 2]}
+    dropped = []
+    plan = muco.plan(raw, params, dropped)
+    assert {d.reason for d in dropped} == {muco.NOT_A_CANDIDATE}
+    left_out = {d.where.split("#")[0]: d.count for d in dropped}
+    n_truncated = 0
+    for s in PARAMS["subjects"]:
+        seq = tdhp.load_sequence(raw, s, 1)
+        for cam in params["cameras"]:
+            annot2 = seq.image_coords(cam, muco.SELECTED_JOINTS)[::5]
+            outside = int(np.sum(~np.all((annot2 >= 0) & (annot2 < 512), axis=(1, 2))))
+            assert left_out.get(tdhp.video_path(s, 1, cam), 0) == outside
+            n_truncated += outside
+        for cam, people in plan:
+            for h in people:
+                if h.subject == s:
+                    xy = seq.image_coords(cam, muco.SELECTED_JOINTS)[h.frame]
+                    assert np.all((xy >= 0) & (xy < 512))
+    assert n_truncated == sum(left_out.values()) > 0
 
 
 def test_bad_input(raw, tmp_path):
     with pytest.raises(RawLayoutError, match="muco_3dhp: raw dataset incomplete at .*: missing S5/Seq1"):
         convert("muco_3dhp", raw, tmp_path / "x.h5", {**PARAMS, "subjects": [1, 5, 6], "people_per_composite": [2, 3]},
                 progress=False)
-    with pytest.raises(ValueError, match="people_per_composite"):
+    with pytest.raises(ParamsError, match=r"^datasets\.muco_3dhp\.people_per_composite: must be \[lo, hi\]"):
         convert("muco_3dhp", raw, tmp_path / "x.h5", {**PARAMS, "people_per_composite": [3, 2]}, progress=False)
+    with pytest.raises(ParamsError, match=r"^datasets\.muco_3dhp\.people_per_composite: 4 people per composite "
+                                          r"need as many subjects"):
+        muco.plan(raw, {**PARAMS, "subjects": [1, 2, 3]})
+    with pytest.raises(ParamsError, match=r"^datasets\.muco_3dhp\.n_composites: must be at least 1"):
+        muco.splits({"n_composites": 0})
     assert not list(tmp_path.iterdir())
+
+
+def test_mask_videos_are_part_of_the_layout(raw, tmp_path):
+    broken = copy_raw(raw, tmp_path)
+    (broken / "S2/Seq1/ChairMasks/video_1.avi").unlink()
+    out = tmp_path / "out" / "muco.h5"
+    with pytest.raises(RawLayoutError, match=r"muco_3dhp: raw dataset incomplete at .*: missing "
+                                             r"S2/Seq1/ChairMasks/video_1\.avi$"):
+        convert("muco_3dhp", broken, out, PARAMS, progress=False)
+    assert_no_output(out)

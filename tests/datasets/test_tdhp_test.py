@@ -1,3 +1,6 @@
+"""MPI-INF-3DHP test set (tdhp_test): what is specific to it (the contract is checked for every dataset in
+test_conformance.py)."""
+
 import shutil
 from pathlib import Path
 
@@ -8,10 +11,15 @@ import scipy.io
 
 from helpers import assert_no_output, copy_raw
 from marks import mark_errors
-from posebank.convert import convert
-from posebank.datasets import RawFileError, RawLayoutError, tdhp, tdhp_test
+from posebank.core.errors import ParamsError
+from posebank.core.store import Cache
+from posebank.datasets import RawFileError, RawLayoutError
+from posebank.datasets.base import Dropped
+from posebank.datasets.matlab import load_mat
+from posebank.datasets.tdhp import common as tdhp
+from posebank.datasets.tdhp import test as tdhp_test
 from posebank.imaging.video import read_image
-from posebank.store import Cache
+from posebank.pipeline.run import convert
 
 # one sequence per camera and scene kind: TS1 (studio), TS3 (one extra image), TS5 (outdoor, distorted lens)
 SUBJECTS = [1, 3, 5]
@@ -63,6 +71,8 @@ def test_annotation_file_is_matlab_73(ts_raw):
         assert f["annot2"].shape == (N_FRAMES, 1, 17, 2) and f["annot3"].shape == (N_FRAMES, 1, 17, 3)
         assert f["univ_annot3"].shape == (N_FRAMES, 1, 17, 3) and f["valid_frame"].shape == (N_FRAMES, 1)
         assert f["activity_annotation"].shape == (N_FRAMES, 1) and f["annot3"].attrs["MATLAB_class"] == b"double"
+    mat = load_mat(path)  # in MATLAB's own shapes
+    assert mat["annot2"].shape == (2, 17, 1, N_FRAMES) and mat["valid_frame"].shape == (1, N_FRAMES)
     annot = tdhp_test.read_test_annot(path)
     assert annot["annot3"].shape == (N_FRAMES, 17, 3) and annot["valid_frame"].dtype == bool
     assert set(annot["activity"]) <= set(range(1, 8))
@@ -106,6 +116,15 @@ def test_only_valid_frames_become_test_examples(ts_raw, ts_cache):
             assert list(cols["activity"][rows]) == names
             assert set(cols["camera_name"][rows]) == {"ts1-4" if ts <= 4 else "ts5-6"}
             assert set(cols["sequence"][rows]) == {f"TS{ts}"}
+    # the invalid frames are reported as dropped, by their image numbers
+    dropped = []
+    tdhp_test.instances(ts_raw, PARAMS, dropped)
+    assert dropped == [Dropped(f"TS{ts}/annot_data.mat", tdhp_test.INVALID_FRAME, 3) for ts in SUBJECTS]
+    dropped = []
+    tdhp_test.instances(ts_raw, {"test_subjects": [1], "frame_step": 4}, dropped)  # 0-based frames 0, 4, 8
+    assert dropped == []
+    tdhp_test.instances(ts_raw, {"test_subjects": [1], "frame_step": 3}, dropped)  # 0, 3, 6, 9: 3 is invalid
+    assert dropped == [Dropped("TS1/annot_data.mat#4", tdhp_test.INVALID_FRAME, 1)]
     # TS3 holds one image more than it has annotations, as in the release
     assert (ts_raw / "TS3/imageSequence/img_000013.jpg").is_file()
 
@@ -149,17 +168,21 @@ def test_wrong_array_shape_is_named(broken_raw, tmp_path):
         del f["annot3"]
         f["annot3"] = data
     out = tmp_path / "t.h5"
-    with pytest.raises(RawFileError, match=r"TS1/annot_data\.mat: 'annot3' has shape \(12, 1, 16, 3\), expected "
-                                           r"\(T, 1, 17, 3\)"):
+    with pytest.raises(RawFileError, match=r"TS1/annot_data\.mat: 'annot3' has shape \(3, 16, 1, 12\), expected "
+                                           r"\(3, 17, 1, T\) \(h5py shows \(T, 1, 17, 3\)\)"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
 
 
-def test_v5_file_is_named(broken_raw, tmp_path):
+def test_v5_copy_reads_alike_and_foreign_file_is_named(ts_raw, broken_raw, tmp_path):
     path = broken_raw / "TS5/annot_data.mat"
-    scipy.io.savemat(str(path), {"annot2": np.zeros((2, 17, 1, N_FRAMES))})
+    scipy.io.savemat(str(path), load_mat(path))  # as MATLAB's save -v7 would write it
+    assert path.read_bytes()[:10] == b"MATLAB 5.0"
+    a, b = tdhp_test.read_test_annot(ts_raw / "TS5/annot_data.mat"), tdhp_test.read_test_annot(path)
+    assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+    path.write_text("TS5 annotations\n")
     out = tmp_path / "t.h5"
-    with pytest.raises(RawFileError, match=r"TS5/annot_data\.mat: not a readable MATLAB v7\.3 \(HDF5\) file"):
+    with pytest.raises(RawFileError, match=r"TS5/annot_data\.mat: not a MATLAB file"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
 
@@ -168,15 +191,15 @@ def test_missing_valid_frame_is_named(broken_raw, tmp_path):
     with h5py.File(broken_raw / "TS3/annot_data.mat", "r+") as f:
         del f["valid_frame"]
     out = tmp_path / "t.h5"
-    with pytest.raises(RawFileError, match=r"TS3/annot_data\.mat: no 'valid_frame' array"):
+    with pytest.raises(RawFileError, match=r"TS3/annot_data\.mat: no 'valid_frame' variable "
+                                           r"\(has \['activity_annotation', "):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
 
 
-def test_missing_root_and_bad_params(tmp_path):
-    with pytest.raises(RawLayoutError, match="tdhp_test: raw dataset not found at"):
-        convert("tdhp_test", tmp_path / "nowhere", tmp_path / "x.h5", progress=False)
-    with pytest.raises(ValueError, match="TS1..TS6"):
+def test_bad_params_are_named(tmp_path):
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp_test\.test_subjects: must name test sequences TS1\.\.TS6"):
         convert("tdhp_test", tmp_path, tmp_path / "x.h5", {"test_subjects": [7]}, progress=False)
-    with pytest.raises(ValueError, match="unknown parameters"):
-        convert("tdhp_test", tmp_path, tmp_path / "x.h5", {"subjects": [1]}, progress=False)
+    with pytest.raises(ParamsError, match=r"^datasets\.tdhp_test\.frame_step: must be at least 1"):
+        tdhp_test.instances(tmp_path, {"frame_step": 0})
+    assert_no_output(tmp_path / "x.h5")

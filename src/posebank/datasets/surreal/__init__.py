@@ -39,7 +39,8 @@ R as a rotation does not expect, or need the world mirrored with left and right 
 ``read_info`` returns the camera of the frames as stored (determinant -1).
 
 Selection as posepile: every clip of the selected splits and runs, every frame, adaptive pose sampling
-(100 mm) per clip, the person box from the segmentation mask and frames whose mask is empty skipped.
+(100 mm) per clip, the person box from the segmentation mask and frames whose mask is empty skipped (reported as
+dropped, as are frames without any joint and clips without frames).
 posepile takes its joints from the SMPL model posed with ``pose``/``shape``/``zrot`` (placed with a fixed
 pelvis offset) instead; posebank keeps the released ``joints3D``, which reproduce ``joints2D`` to within its
 rounding and need no body model.
@@ -53,25 +54,29 @@ import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
-import scipy.io
 
-from posebank.camera import Camera
+from posebank.core.camera import Camera
+from posebank.core.errors import ParamsError
+from posebank.core.settings import check_dataset_params
+from posebank.core.skeleton import JointInfo
 from posebank.datasets.base import (
     DatasetInfo,
+    Dropped,
+    Frame,
     RawFileError,
     RawInstance,
     RawLayoutError,
     check_finite_camera,
 )
-from posebank.sampling import AdaptivePoseSampler
-from posebank.skeleton import JointInfo
+from posebank.datasets.matlab import load_mat
+from posebank.datasets.sampling import AdaptivePoseSampler, drop_missing_poses, record_drop
 
 log = logging.getLogger(__name__)
 
+NAME = "surreal"
 INFO = DatasetInfo(
-    name="surreal",
+    name=NAME,
     full_name="SURREAL",
     homepage="https://www.di.ens.fr/willow/research/surreal/",
     licence=("SURREAL Code and Data License: non-commercial scientific research only; accept the terms on the "
@@ -107,9 +112,11 @@ DEFAULT_PARAMS = {
     "splits": list(SPLITS),
     "runs": list(RUNS),
     "frame_step": 1,
-    "adaptive_sampling_mm": 100,
+    "adaptive_sampling_mm": 100.0,
     "box_from_mask": True,
 }
+NO_PERSON_PIXELS = "no person pixels in _segm.mat: the person is out of view"
+NO_FRAMES = "joints3D holds no frames: the clip is not converted"
 
 _CLIP_FILE = re.compile(r"(.+_c\d{4})(\.mp4|_info\.mat|_segm\.mat|_depth\.mat|_gtflow\.mat)")
 
@@ -134,23 +141,11 @@ def flipped_camera(camera: Camera, width: int = IMAGE_SIZE[0]) -> Camera:
 
 
 # ------------------------------------------------------------------------------------------- readers
-def _loadmat(path: Path, what: str, variable_names=None) -> dict:
-    if not path.is_file():
-        raise RawFileError(path, f"{what} not found")
-    try:
-        return scipy.io.loadmat(str(path), variable_names=variable_names)
-    except Exception as e:  # scipy raises assorted errors on truncated or foreign files
-        raise RawFileError(path, f"unreadable MATLAB file, truncated or corrupt ({type(e).__name__}: {e})") from e
-
-
 def read_info(path) -> tuple[np.ndarray, Camera]:
     """A clip's ``_info.mat``: ``joints3D`` as (T, 24, 3) float64 mm in SMPL order, and the camera of the
     frames as stored in the video (before the flip ``instances`` applies)."""
     path = Path(path)
-    mat = _loadmat(path, "annotation file", ["joints3D", "camLoc"])
-    for name in ("joints3D", "camLoc"):
-        if name not in mat:
-            raise RawFileError(path, f"no {name!r} variable")
+    mat = load_mat(path, ["joints3D", "camLoc"], what="annotation file")
     joints = np.asarray(mat["joints3D"])
     if joints.shape == (3, N_RAW_JOINTS):  # a clip of one frame
         joints = joints[..., np.newaxis]
@@ -172,11 +167,9 @@ def read_segm(path, frames: Sequence[int]) -> dict[int, np.ndarray]:
     if not frames:
         return {}
     names = [f"segm_{i + 1}" for i in frames]
-    mat = _loadmat(path, "segmentation file", names)
+    mat = load_mat(path, names, what="segmentation file")
     out = {}
     for i, name in zip(frames, names):
-        if name not in mat:
-            raise RawFileError(path, f"no {name!r} variable (segmentation of frame {i} missing)")
         m = np.asarray(mat[name])
         if m.shape != IMAGE_SIZE[::-1]:
             raise RawFileError(path, f"{name!r} has shape {m.shape}, expected {IMAGE_SIZE[::-1]}")
@@ -220,16 +213,27 @@ class Clip:
         return self.sequence.rsplit("_", 1)[0] if "_" in self.sequence else self.sequence
 
 
-def check_params(p: dict) -> None:
+def check_params(params: dict | None) -> dict:
+    """``params`` over DEFAULT_PARAMS, checked; ParamsError names the key."""
+    p = check_dataset_params(NAME, params, DEFAULT_PARAMS)
     bad = [s for s in p["splits"] if s not in SPLITS]
-    if bad or not p["splits"]:
-        raise ValueError(f"surreal: splits must be a non-empty subset of {list(SPLITS)}, got {p['splits']}")
-    if not p["runs"] or any(not isinstance(r, int) or r < 0 for r in p["runs"]):
-        raise ValueError(f"surreal: runs must be non-negative integers (the runN folders), got {p['runs']}")
-    if not isinstance(p["frame_step"], int) or p["frame_step"] < 1:
-        raise ValueError(f"surreal: frame_step must be a positive integer, got {p['frame_step']}")
+    if bad or not p["splits"] or len(set(p["splits"])) != len(p["splits"]):
+        raise ParamsError(f"datasets.{NAME}.splits", f"must be distinct splits of {', '.join(SPLITS)}, got "
+                                                    f"{p['splits']}")
+    if not p["runs"] or any(r < 0 for r in p["runs"]) or len(set(p["runs"])) != len(p["runs"]):
+        raise ParamsError(f"datasets.{NAME}.runs", f"must be distinct non-negative integers (the runN folders), "
+                                                  f"got {p['runs']}")
+    if p["frame_step"] < 1:
+        raise ParamsError(f"datasets.{NAME}.frame_step", f"must be a positive integer, got {p['frame_step']}")
     if p["adaptive_sampling_mm"] < 0:
-        raise ValueError(f"surreal: adaptive_sampling_mm must be >= 0, got {p['adaptive_sampling_mm']}")
+        raise ParamsError(f"datasets.{NAME}.adaptive_sampling_mm", f"must be >= 0, got {p['adaptive_sampling_mm']}")
+    return p
+
+
+def splits(params: dict | None = None) -> tuple[str, ...]:
+    """The selected splits, in the order train, val, test."""
+    p = check_params(params)
+    return tuple(s for s in SPLITS if s in p["splits"])
 
 
 def data_prefix(root) -> str:
@@ -239,16 +243,15 @@ def data_prefix(root) -> str:
         return "cmu/"
     if any((root / s).is_dir() for s in SPLITS):
         return ""
-    raise RawLayoutError("surreal", root, "cmu/ (the folder holding train/ val/ test/)")
+    raise RawLayoutError(NAME, root, "cmu/ (the folder holding train/ val/ test/)")
 
 
 def check_layout(root, params: dict | None = None) -> list[Clip]:
     """Verify that the raw tree holds what the conversion needs; returns the clips, in a deterministic order."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    check_params(p)
+    p = check_params(params)
     root = Path(root)
     if not root.is_dir():
-        raise RawLayoutError("surreal", root, "the folder itself")
+        raise RawLayoutError(NAME, root, "the folder itself")
     prefix = data_prefix(root)
     missing, clips = [], []
     for split in (s for s in SPLITS if s in p["splits"]):
@@ -270,37 +273,37 @@ def check_layout(root, params: dict | None = None) -> list[Clip]:
             if not n_found:
                 missing.append(f"{rel}/<sequence>/<sequence>_c<k>_info.mat (no clips)")
     if missing:
-        raise RawLayoutError("surreal", root, missing)
+        raise RawLayoutError(NAME, root, missing)
     return clips
 
 
 # ------------------------------------------------------------------------------------------- instances
-def instances(root, params: dict | None = None) -> list[RawInstance]:
+def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
     """Every selected person instance of the raw tree, in a deterministic order.
 
-    Coordinates refer to the horizontally flipped frames that ``frame_source`` delivers.
+    Coordinates refer to the horizontally flipped frames that ``frame_source`` delivers. Appended to ``dropped``:
+    clips without frames, frames without any joint, and (``box_from_mask``) frames whose mask has no person pixel.
     """
-    p = {**DEFAULT_PARAMS, **(params or {})}
+    p = check_params(params)
     root = Path(root)
     out = []
     for clip in check_layout(root, p):
         world, camera = read_info(root / clip.info)
         if not len(world):
-            log.warning("surreal: %s has no frames; skipped", clip.info)
+            if dropped is not None:
+                dropped.append(Dropped(clip.info, NO_FRAMES, 0))
             continue
         camera = flipped_camera(camera)
         poses = world[:, SELECTED_JOINTS]
-        frames = list(range(0, len(poses), p["frame_step"]))
+        # (the sampler never keeps a pose without joints: leaving those out first changes no selection)
+        frames = drop_missing_poses(poses, range(0, len(poses), p["frame_step"]), clip.info, dropped)
         if p["adaptive_sampling_mm"]:
             sampler = AdaptivePoseSampler(p["adaptive_sampling_mm"])
             frames = [i for i in frames if sampler.should_keep(poses[i])]
         boxes = {}
         if p["box_from_mask"]:
             boxes = {i: mask_box(m[:, ::-1]) for i, m in read_segm(root / clip.segm, frames).items()}
-            empty = [i for i in frames if boxes[i] is None]  # the person is not in view
-            if empty:
-                log.info("surreal: %s: %d of %d selected frames show no person pixels in _segm.mat; "
-                         "not converted", clip.video, len(empty), len(frames))
+            record_drop(dropped, clip.video, [i for i in frames if boxes[i] is None], NO_PERSON_PIXELS)
             frames = [i for i in frames if boxes[i] is not None]
         for i in frames:
             out.append(RawInstance(
@@ -311,7 +314,6 @@ def instances(root, params: dict | None = None) -> list[RawInstance]:
 
 def frame_source(raw_root, params: dict | None = None):
     """Frames of the clips' videos flipped horizontally, with the flipped person mask of ``_segm.mat``."""
-    from posebank.build import Frame
     from posebank.imaging.video import read_video_frames
 
     raw_root = Path(raw_root)
@@ -331,150 +333,9 @@ def frame_source(raw_root, params: dict | None = None):
     return frames
 
 
-# ------------------------------------------------------------------------------------------- fixture
-MARK_RADIUS = 2.0
-FIXTURE_MARKER = ".posebank-fixture"
-_FIXTURE_SUBJECTS = {"train": (1, 5, 7, 9), "val": (104, 107), "test": (122, 143)}
+def make_fixture(root, seed: int = 0, **options) -> Path:
+    """A miniature raw tree in the release's layout (:func:`posebank.datasets.surreal.fixture.make_fixture`, which
+    takes the ``options``)."""
+    from posebank.datasets.surreal.fixture import make_fixture as write
 
-
-def _template() -> np.ndarray:
-    """A standing SMPL-like body, metres, in its own frame: x to the person's left, y up, z forward."""
-    j = np.zeros((N_RAW_JOINTS, 3))
-    named = {
-        "pelv": (0, 0.93, 0), "lhip": (0.09, 0.85, 0), "rhip": (-0.09, 0.85, 0), "bell": (0, 1.05, -0.01),
-        "lkne": (0.11, 0.49, 0.03), "rkne": (-0.11, 0.49, 0.03), "spin": (0, 1.18, 0), "lank": (0.12, 0.08, -0.02),
-        "rank": (-0.12, 0.08, -0.02), "thor": (0, 1.25, 0.01), "ltoe": (0.14, 0.02, 0.13),
-        "rtoe": (-0.14, 0.02, 0.13), "neck": (0, 1.45, -0.01), "lcla": (0.08, 1.38, 0), "rcla": (-0.08, 1.38, 0),
-        "head": (0, 1.57, 0.04), "lsho": (0.18, 1.40, -0.02), "rsho": (-0.18, 1.40, -0.02),
-        "lelb": (0.32, 1.17, -0.03), "relb": (-0.32, 1.17, -0.03), "lwri": (0.46, 0.96, 0.0),
-        "rwri": (-0.46, 0.96, 0.0), "lhan": (0.52, 0.89, 0.02), "rhan": (-0.52, 0.89, 0.02)}
-    for name, v in named.items():
-        j[SMPL_JOINT_NAMES.index(name)] = v
-    return j
-
-
-def _descendants(joint: int) -> list[int]:
-    out = [joint]
-    for child, parent in enumerate(SMPL_PARENTS):
-        if parent == joint:
-            out += _descendants(child)
-    return out
-
-
-def _swing(points: np.ndarray, joint: int, angle: float) -> None:
-    """Rotate the subtree below ``joint`` about the body's left-right axis through it (in place)."""
-    idx = _descendants(joint)[1:]
-    c, s = np.cos(angle), np.sin(angle)
-    rel = points[idx] - points[joint]
-    points[idx] = points[joint] + rel @ np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
-
-
-def _fixture_joints(rng: np.random.Generator, n_frames: int) -> np.ndarray:
-    """``joints3D`` of a person walking and turning, (T, 24, 3) metres in SURREAL's world (up = -y)."""
-    base = _template()
-    start = np.array([rng.uniform(-0.3, 0.3), 0.0, rng.uniform(-2.3, -1.7)])
-    heading0, phase = rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi)
-    upright = np.diag([1.0, -1.0, -1.0])  # body frame to world: a proper rotation turning y up into -y
-    out = np.zeros((n_frames, N_RAW_JOINTS, 3))
-    for t in range(n_frames):
-        body = base.copy()
-        swing = 0.4 * np.sin(0.3 * t + phase)
-        for joint, sign in (("lhip", 1), ("rhip", -1), ("lsho", -1.3), ("rsho", 1.3)):
-            _swing(body, SMPL_JOINT_NAMES.index(joint), sign * swing)
-        heading = heading0 + 0.015 * t
-        c, s = np.cos(heading), np.sin(heading)
-        yaw = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
-        forward = yaw @ upright @ [0.0, 0.0, 1.0]
-        out[t] = body @ (yaw @ upright).T + start + 0.015 * t * forward
-    return out
-
-
-def _render(camera: Camera, joints_mm: np.ndarray):
-    """Frame (BGR), body-part labels and depth (m) of one annotation frame, drawn as the stored camera sees it."""
-    w, h = IMAGE_SIZE
-    pts = camera.project(joints_mm)
-    depth_m = camera.world_to_camera(joints_mm)[:, 2] / 1000
-    thickness = max(3, int(round(0.08 * FOCAL_PX / depth_m[0])))
-    segm = np.zeros((h, w), np.uint8)
-    fixed = np.round(pts * 16).astype(np.int32)
-    for child, parent in enumerate(SMPL_PARENTS):
-        if parent >= 0:
-            cv2.line(segm, tuple(fixed[parent]), tuple(fixed[child]), parent + 1, thickness, cv2.LINE_8, shift=4)
-    head = SMPL_JOINT_NAMES.index("head")
-    cv2.circle(segm, tuple(fixed[head]), int(round(0.1 * FOCAL_PX / depth_m[head] * 16)), head + 1, -1,
-               cv2.LINE_8, shift=4)
-    image = np.full((h, w, 3), 40, np.uint8)
-    image[segm > 0] = 110
-    for pt in fixed:
-        cv2.circle(image, tuple(pt), int(MARK_RADIUS * 16), (255, 255, 255), -1, cv2.LINE_AA, shift=4)
-    depth = np.full((h, w), 1e10, np.float32)
-    depth[segm > 0] = depth_m[0]
-    return image, segm, depth
-
-
-def _info_dict(rng, name: str, clip_no: int, run: int, joints3d: np.ndarray, joints2d: np.ndarray,
-               cam_loc: np.ndarray, cam_dist: float) -> dict:
-    """The variables of a release ``_info.mat`` with their dtypes and shapes (pose and shape are random and
-    do not drive the joints, which come from the fixture's own stick figure)."""
-    n = len(joints3d)
-
-    def cell(texts):
-        c = np.empty((1, n), object)
-        for i, text in enumerate(texts):
-            c[0, i] = text
-        return c
-
-    bg = f"LSUN/img/kitchen_tr_img/{rng.integers(16 ** 12):012x}.jpg"
-    cloth = f"nongrey_male_{rng.integers(1000):04d}.jpg"
-    zrot = rng.uniform(0, 2 * np.pi)
-    return {
-        "sequence": name, "clipNo": np.array([[clip_no]], np.uint8), "source": "cmu",
-        "bg": cell([bg] * n), "gender": np.full((n, 1), rng.integers(2), np.uint8),
-        "light": np.repeat(rng.uniform(-0.7, 0.7, (9, 1)), n, axis=1).astype(np.float32),
-        "stride": np.array([[STRIDES.get(run, 50)]], np.uint8), "camDist": np.array([[cam_dist]], np.float32),
-        "camLoc": cam_loc.reshape(3, 1).astype(np.float32),
-        "joints2D": joints2d.transpose(2, 1, 0).astype(np.float32),
-        "joints3D": joints3d.transpose(2, 1, 0).astype(np.float32),
-        "pose": rng.normal(0, 0.2, (72, n)).astype(np.float32),
-        "zrot": np.full((n, 1), zrot, np.float32), "cloth": cell([cloth] * n),
-        "shape": np.repeat(rng.normal(0, 1, (10, 1)), n, axis=1).astype(np.float32),
-    }
-
-
-def make_fixture(root, seed: int = 0, n_clips: int = 1, n_frames: int = 30, splits=SPLITS, runs=RUNS) -> Path:
-    """Write a miniature SURREAL raw tree in the release's layout under ``root/cmu``.
-
-    ``n_clips`` clips of ``n_frames`` frames per split and run: real MATLAB v5 ``_info.mat`` files with the
-    release's variables, dtypes and shapes (``joints2D`` rounded as the release does), 320x240 mp4 videos in
-    which white marks are drawn at the projected joints over a grey stick figure, ``_segm.mat`` with its body
-    part labels and ``_depth.mat``. Like the real renders, the videos are mirror images of the world of
-    ``joints3D`` (drawn through ``read_info``'s camera).
-    """
-    from posebank.imaging.video import write_video
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    for split in splits:
-        for run in runs:
-            subject = int(rng.choice(_FIXTURE_SUBJECTS[split]))
-            seq = f"{subject:02d}_{int(rng.integers(1, 40)):02d}"
-            folder = root / "cmu" / split / f"run{run}" / seq
-            folder.mkdir(parents=True, exist_ok=True)
-            for k in range(1, n_clips + 1):
-                name = f"{seq}_c{k:04d}"
-                joints = _fixture_joints(rng, n_frames)
-                cam_dist = float(rng.uniform(6.5, 7.5))
-                cam_loc = joints[0, 0] + [cam_dist - 1.0, rng.uniform(-0.05, 0.05), rng.uniform(-0.05, 0.05)]
-                camera = blender_camera(cam_loc.astype(np.float32))
-                joints_mm = joints.astype(np.float32).astype(np.float64) * 1000
-                rendered = [_render(camera, joints_mm[t]) for t in range(n_frames)]
-                joints2d = np.round(camera.project(joints_mm))
-                scipy.io.savemat(folder / f"{name}_info.mat", _info_dict(
-                    rng, name, k, run, joints, joints2d, cam_loc, cam_dist), do_compression=True, oned_as="column")
-                scipy.io.savemat(folder / f"{name}_segm.mat", {f"segm_{t + 1}": r[1] for t, r in enumerate(rendered)},
-                                 do_compression=True)
-                scipy.io.savemat(folder / f"{name}_depth.mat",
-                                 {f"depth_{t + 1}": r[2] for t, r in enumerate(rendered)}, do_compression=True)
-                write_video(folder / f"{name}.mp4", (r[0] for r in rendered), fps=30)
-    (root / FIXTURE_MARKER).write_text(f"surreal fixture, seed {seed}\n")
-    return root
+    return write(root, seed, **options)

@@ -25,35 +25,39 @@ annotations are already in the camera frame, so the world frame is the camera fr
 Frame selection follows posepile: MuPoTS-3D serves as validation data ("val") in posepile's merged training sets
 (small5, medium3, huge8 map its validation part onto theirs); every frame is used. posepile keeps only the people
 matched to a YOLO detection and uses the detection's box; posebank keeps every valid person and places the box on
-the projected joints.
+the projected joints. People not marked valid in a frame are reported as dropped (one entry per person and
+sequence).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
-import scipy.io
 
-from posebank.camera import Camera
+from posebank.core.camera import Camera
+from posebank.core.errors import ParamsError
+from posebank.core.settings import check_dataset_params
+from posebank.core.skeleton import JointInfo
 from posebank.datasets.base import (
     DatasetInfo,
+    Dropped,
     RawFileError,
     RawInstance,
     RawLayoutError,
     check_finite_camera,
 )
-from posebank.skeleton import JointInfo
+from posebank.datasets.matlab import load_mat
+from posebank.datasets.sampling import record_drop
 
 log = logging.getLogger(__name__)
 
+NAME = "mupots"
 INFO = DatasetInfo(
-    name="mupots",
+    name=NAME,
     full_name="MuPoTS-3D",
     homepage="https://gvv.mpi-inf.mpg.de/projects/SingleShotMultiPerson/",
     licence=("Research use under the authors' terms on the homepage (unverified); download it there "
@@ -111,19 +115,8 @@ class Annotations:
         return self.valid.shape[1]
 
 
-def _load_mat(path: Path, variable: str):
-    if not path.is_file():
-        raise RawFileError(path, "file not found")
-    try:
-        contents = scipy.io.loadmat(str(path), squeeze_me=False, struct_as_record=True)
-    except NotImplementedError as e:  # v7.3 files are HDF5
-        raise RawFileError(path, f"MATLAB v7.3 (HDF5) file, expected a MATLAB v5 file ({e})") from e
-    except Exception as e:  # scipy raises assorted errors on truncated or foreign files
-        raise RawFileError(path, f"unreadable MATLAB file, truncated or corrupt ({type(e).__name__}: {e})") from e
-    if variable not in contents:
-        found = sorted(k for k in contents if not k.startswith("__"))
-        raise RawFileError(path, f"no '{variable}' variable (has {found})")
-    cells = contents[variable]
+def _load_cells(path: Path, variable: str, what: str):
+    cells = load_mat(path, [variable], what=what)[variable]
     if not (isinstance(cells, np.ndarray) and cells.dtype == object and cells.ndim == 2 and cells.size):
         shape = getattr(cells, "shape", None)
         raise RawFileError(path, f"'{variable}' is not a non-empty (frames x people) cell array (shape {shape})")
@@ -151,7 +144,7 @@ def read_annotations(path) -> Annotations:
     """Read one ``TS<n>/annot.mat``. Valid entries must have the documented shapes and finite values in front of
     the camera; the contents of invalid entries are not checked (and not used)."""
     path = Path(path)
-    cells = _load_mat(path, "annotations")
+    cells = _load_cells(path, "annotations", "annotation file")
     n_frames, n_people = cells.shape
     annot2 = np.full((n_frames, n_people, N_RAW_JOINTS, 2), np.nan)
     annot3 = np.full((n_frames, n_people, N_RAW_JOINTS, 3), np.nan)
@@ -185,7 +178,7 @@ def read_annotations(path) -> Annotations:
 def read_occlusions(path) -> np.ndarray:
     """Per-joint occlusion flags of one ``TS<n>/occlusion.mat`` as (F, P, 17) bool, release joint order."""
     path = Path(path)
-    cells = _load_mat(path, "occlusion_labels")
+    cells = _load_cells(path, "occlusion_labels", "occlusion file")
     out = np.zeros((*cells.shape, N_RAW_JOINTS), bool)
     for (i, j), value in np.ndenumerate(cells):
         value = np.asarray(value)
@@ -308,30 +301,37 @@ def find_sequence_root(root) -> Path:
     return root / SUBFOLDER
 
 
-def check_params(p: dict) -> None:
+def check_params(params: dict | None) -> dict:
+    """``params`` over DEFAULT_PARAMS, checked; ParamsError names the key."""
+    p = check_dataset_params(NAME, params, DEFAULT_PARAMS)
     seqs = p["sequences"]
-    if not isinstance(seqs, (list, tuple)) or not seqs:
-        raise ValueError(f"mupots: 'sequences' must be a non-empty list of numbers 1..20, got {seqs!r}")
+    if not seqs:
+        raise ParamsError(f"datasets.{NAME}.sequences", "must be a non-empty list of numbers 1..20")
     bad = [s for s in seqs if isinstance(s, bool) or not isinstance(s, int) or s not in SEQUENCES]
     if bad:
-        raise ValueError(f"mupots: unknown sequences {bad}; MuPoTS-3D has TS1..TS20 (give the numbers)")
+        raise ParamsError(f"datasets.{NAME}.sequences",
+                          f"unknown sequences {bad}; MuPoTS-3D has TS1..TS20 (give the numbers)")
     if len(set(seqs)) != len(seqs):
-        raise ValueError(f"mupots: sequences listed twice: {seqs}")
+        raise ParamsError(f"datasets.{NAME}.sequences", f"sequences listed twice: {seqs}")
     if p["split"] not in SPLITS:
-        raise ValueError(f"mupots: split must be one of {SPLITS}, got {p['split']!r}")
-    step = p["frame_step"]
-    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
-        raise ValueError(f"mupots: frame_step must be a positive integer, got {step!r}")
+        raise ParamsError(f"datasets.{NAME}.split", f"must be one of {', '.join(SPLITS)}, got {p['split']!r}")
+    if p["frame_step"] < 1:
+        raise ParamsError(f"datasets.{NAME}.frame_step", f"must be a positive integer, got {p['frame_step']}")
+    return p
+
+
+def splits(params: dict | None = None) -> tuple[str, ...]:
+    """The one split the params name (``split``, ``val`` by default)."""
+    return (check_params(params)["split"],)
 
 
 def check_layout(root, params: dict | None = None) -> dict[int, Path]:
     """Verify the raw tree: per selected sequence ``annot.mat`` and a first frame of the documented size.
     Returns ``{sequence: folder}``. The frames each selected person needs are checked by :func:`instances`."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    check_params(p)
+    p = check_params(params)
     root = Path(root)
     if not root.is_dir():
-        raise RawLayoutError("mupots", root, "the folder itself")
+        raise RawLayoutError(NAME, root, "the folder itself")
     base = find_sequence_root(root)
     prefix = base.relative_to(root).as_posix()
     missing, folders = [], {}
@@ -343,7 +343,7 @@ def check_layout(root, params: dict | None = None) -> dict[int, Path]:
                 missing.append(f"{rel}/{name}")
         folders[seq] = folder
     if missing:
-        raise RawLayoutError("mupots", root, missing)
+        raise RawLayoutError(NAME, root, missing)
     for seq, folder in folders.items():
         first = folder / image_name(0)
         size = jpeg_size(first)
@@ -354,9 +354,10 @@ def check_layout(root, params: dict | None = None) -> dict[int, Path]:
     return folders
 
 
-def instances(root, params: dict | None = None) -> list[RawInstance]:
-    """Every valid person in every selected frame, ordered by sequence, frame and person."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
+def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
+    """Every valid person in every selected frame, ordered by sequence, frame and person; the people not marked
+    valid (``isValidFrame`` 0) are appended to ``dropped``, one entry per sequence and person."""
+    p = check_params(params)
     root = Path(root)
     folders = check_layout(root, p)
     out, missing = [], []
@@ -376,10 +377,15 @@ def instances(root, params: dict | None = None) -> list[RawInstance]:
                 raise RawFileError(occlusion_path, f"occlusion_labels is {occluded.shape[:2]} cells, annot.mat "
                                                    f"has {annotations.valid.shape}")
             visibility = np.where(occluded[:, :, list(SELECTED_JOINTS)], 0, 1).astype(np.uint8)
-        for frame in range(0, annotations.n_frames, p["frame_step"]):
+        frames = range(0, annotations.n_frames, p["frame_step"])
+        where = annot_path.relative_to(root).as_posix()
+        for person in range(annotations.n_people):
+            record_drop(dropped, where, [f for f in frames if not annotations.valid[f, person]],
+                        f"person {person}: isValidFrame is 0 (not annotated in the frame)")
+        for frame in frames:
             people = np.flatnonzero(annotations.valid[frame])
             if not len(people):
-                continue
+                continue  # nobody annotated: recorded above, person by person
             source = (folder / image_name(frame)).relative_to(root).as_posix()
             if not (root / source).is_file():
                 missing.append(source)
@@ -391,145 +397,13 @@ def instances(root, params: dict | None = None) -> list[RawInstance]:
                     activity="indoor" if seq in INDOOR_SEQUENCES else "outdoor", camera_name=f"TS{seq}",
                     visibility=None if visibility is None else visibility[frame, person]))
     if missing:
-        raise RawLayoutError("mupots", root, missing)
+        raise RawLayoutError(NAME, root, missing)
     return out
 
 
-# ------------------------------------------------------------------------------------------- fixture
-MARK_RADIUS = 5.0
-FIXTURE_MARKER = ".posebank-fixture"
+def make_fixture(root, seed: int = 0, **options) -> Path:
+    """A miniature raw tree in the release's layout (:func:`posebank.datasets.mupots.fixture.make_fixture`, which
+    takes the ``options``)."""
+    from posebank.datasets.mupots.fixture import make_fixture as write
 
-# a standing person in the release's joint order: (right, forward, up) mm in the person's own frame
-_TEMPLATE = np.array([
-    (0, 10, 1760), (0, 0, 1480), (180, 0, 1440), (320, 0, 1170), (350, 50, 930), (-180, 0, 1440),
-    (-320, 0, 1170), (-350, 50, 930), (130, 0, 940), (140, 20, 520), (150, -10, 90), (-130, 0, 940),
-    (-140, 20, 520), (-150, -10, 90), (0, 0, 950), (0, 0, 1210), (0, 30, 1620)], np.float64)
-_ARMS = {2: (3, 4), 5: (6, 7)}  # shoulder -> elbow, wrist
-_LEGS = {8: (9, 10), 11: (12, 13)}  # hip -> knee, ankle
-
-
-def _rotate_about_lateral(points, pivot, angle):
-    """Swing limb points forward/backward about the lateral axis through ``pivot`` (person frame)."""
-    c, s = np.cos(angle), np.sin(angle)
-    rel = points - pivot
-    fwd, up = rel[:, 1] * c - rel[:, 2] * s, rel[:, 1] * s + rel[:, 2] * c
-    return pivot + np.stack([rel[:, 0], fwd, up], axis=1)
-
-
-def _person_track(rng: np.random.Generator, n_frames: int, x0: float, ground_y: float) -> np.ndarray:
-    """(n_frames, 17, 3) camera-frame poses of a person walking slowly and turning, arms and legs swinging."""
-    scale = rng.uniform(0.92, 1.08)
-    heading0, turn = rng.uniform(0, 2 * np.pi), rng.uniform(-0.08, 0.08)
-    start = np.array([x0, rng.uniform(4300, 6200)])
-    direction = rng.uniform(0, 2 * np.pi)
-    phase = rng.uniform(0, 2 * np.pi)
-    up = np.asarray(WORLD_UP)
-    out = np.zeros((n_frames, N_RAW_JOINTS, 3))
-    for i in range(n_frames):
-        local = _TEMPLATE * scale
-        swing = 0.45 * np.sin(0.6 * i + phase)
-        for sign, limbs in ((1, _ARMS), (-1, _LEGS)):
-            for root_joint, chain in limbs.items():
-                side = 1 if local[root_joint, 0] > 0 else -1
-                local[list(chain)] = _rotate_about_lateral(local[list(chain)], local[root_joint],
-                                                           sign * side * swing)
-        heading = heading0 + turn * i
-        forward = np.array([np.cos(heading), 0.0, np.sin(heading)])
-        right = np.cross(forward, up)
-        centre = start + 25.0 * i * np.array([np.cos(direction), np.sin(direction)])
-        position = np.array([centre[0], ground_y, centre[1]])
-        out[i] = position + local[:, :1] * right + local[:, 1:2] * forward + local[:, 2:3] * up
-    return out
-
-
-def _fixture_intrinsics(rng: np.random.Generator, seq: int) -> np.ndarray:
-    w, h = image_size(seq)
-    f = rng.uniform(1450, 1550) if seq in INDOOR_SEQUENCES else rng.uniform(1350, 1450)
-    fx, fy = f, f * rng.uniform(0.997, 1.003)
-    cx, cy = (w - 1) / 2 + rng.uniform(-15, 15), (h - 1) / 2 + rng.uniform(-10, 10)
-    return np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1]])
-
-
-def _project(k: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return points[..., :2] / points[..., 2:3] @ k[:2, :2].T + k[:2, 2]
-
-
-def _draw_frame(size, people2d, edges) -> np.ndarray:
-    w, h = size
-    img = np.full((h, w, 3), 40, np.uint8)
-    for pts in people2d:
-        for a, b in edges:
-            pa, pb = np.round(pts[[a, b]] * 16).astype(int)
-            cv2.line(img, tuple(pa), tuple(pb), (110, 110, 110), 10, cv2.LINE_AA, shift=4)
-    for pts in people2d:
-        for pt in pts:
-            cv2.circle(img, tuple(np.round(pt * 16).astype(int)), int(MARK_RADIUS * 16), (255, 255, 255), -1,
-                       cv2.LINE_AA, shift=4)
-    return img
-
-
-def make_fixture(root, seed: int = 0, sequences=SEQUENCES, n_frames: int = 8,
-                 annot2_noise_px: float = 0.2) -> Path:
-    """Write a miniature MuPoTS-3D raw tree in the release's layout.
-
-    Real MATLAB v5 ``annot.mat`` and ``occlusion.mat`` files (cell arrays of 1x1 structs / 1x17 flags, as in the
-    release) for every sequence (all 20 by default, so that the default parameters convert it) and full-size
-    JPEG frames in which 2-3 people appear as grey stick figures with white marks at their
-    projected joints. Each sequence has its own true intrinsics, which the converter must estimate: ``annot2`` are
-    the true projections plus Gaussian noise of ``annot2_noise_px`` pixels, stored to 1/100 px. One person of each
-    sequence leaves the annotated area for a few frames (``isValidFrame`` 0, zeros stored, not drawn) and the last
-    frame of the first sequence has no valid person. The true intrinsics are written as JSON into the
-    ``.posebank-fixture`` marker file.
-    """
-    from posebank.imaging.jpeg import encode_jpeg
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    raw_edges = JointInfo(RAW_JOINT_NAMES, "htop-head-neck-spin-pelv-rhip-rkne-rank,neck-rsho-relb-rwri").edges
-    truth = {}
-    for i_seq, seq in enumerate(sorted(sequences)):
-        folder = root / SUBFOLDER / f"TS{seq}"
-        folder.mkdir(parents=True, exist_ok=True)
-        k = _fixture_intrinsics(rng, seq)
-        truth[f"TS{seq}"] = k.tolist()
-        n_people = 3 if i_seq % 2 == 0 else 2
-        ground_y = rng.uniform(1150, 1400)
-        xs = (np.arange(n_people) - (n_people - 1) / 2) * 1500 + rng.uniform(-150, 150, n_people)
-        poses = np.stack([_person_track(rng, n_frames, x, ground_y) for x in xs], axis=1)  # (F, P, 17, 3)
-        valid = np.ones((n_frames, n_people), bool)
-        gap = n_frames // 2
-        valid[gap:gap + 2, n_people - 1] = False
-        if i_seq == 0:
-            valid[-1] = False
-        true2d = _project(k, poses)
-        annot2 = np.round(true2d + rng.normal(0, annot2_noise_px, true2d.shape), 2)
-        pelvis = poses[:, :, 14:15]
-        univ = pelvis + (poses - pelvis) * rng.uniform(0.9, 1.1, (1, n_people, 1, 1))
-        cells = np.empty((n_frames, n_people), object)
-        occlusion = np.empty((n_frames, n_people), object)
-        for f in range(n_frames):
-            for j in range(n_people):
-                keep = float(valid[f, j])
-                cells[f, j] = {"annot2": annot2[f, j].T * keep, "annot3": poses[f, j].T * keep,
-                               "univ_annot3": univ[f, j].T * keep, "isValidFrame": np.array([[valid[f, j]]])}
-                nearer = [o for o in range(n_people)
-                          if o != j and valid[f, o] and poses[f, o, 14, 2] < poses[f, j, 14, 2]]
-                flags = np.zeros((1, N_RAW_JOINTS), bool)
-                for o in nearer:
-                    d = np.linalg.norm(true2d[f, j][:, None] - true2d[f, o][None], axis=-1)
-                    flags[0] |= d.min(axis=1) < 40
-                occlusion[f, j] = flags
-        scipy.io.savemat(str(folder / "annot.mat"), {"annotations": cells}, format="5")
-        scipy.io.savemat(str(folder / "occlusion.mat"), {"occlusion_labels": occlusion}, format="5")
-        for f in range(n_frames):
-            img = _draw_frame(image_size(seq), [true2d[f, j] for j in range(n_people) if valid[f, j]], raw_edges)
-            (folder / image_name(f)).write_bytes(encode_jpeg(img, 95))
-    marker = {"dataset": "mupots", "seed": seed, "true_intrinsics": truth}
-    (root / FIXTURE_MARKER).write_text(json.dumps(marker, indent=1) + "\n")
-    return root
-
-
-def fixture_intrinsics(root) -> dict[int, np.ndarray]:
-    """The true intrinsics a fixture was drawn with: ``{sequence: 3x3 matrix}``."""
-    marker = json.loads((Path(root) / FIXTURE_MARKER).read_text())
-    return {int(name[2:]): np.array(k) for name, k in marker["true_intrinsics"].items()}
+    return write(root, seed, **options)

@@ -1,4 +1,8 @@
-"""MPI-INF-3DHP training set (Mehta et al., 3DV 2017).
+"""MPI-INF-3DHP (Mehta et al., 3DV 2017): the training tree's readers, shared by the family's datasets.
+
+The family: ``tdhp`` (:mod:`.train`, posepile's 17-joint training set), ``tdhp_full`` (:mod:`.full`, all cameras
+and 28 joints), ``tdhp_test`` (:mod:`.test`, the test set TS1..TS6) and ``muco_3dhp`` (:mod:`.muco`, multi-person
+composites of training frames). The first, second and fourth read the training tree described here.
 
 Raw layout, as the authors' ``get_dataset.sh`` unpacks it (``root`` is the folder holding ``S1`` ... ``S8``)::
 
@@ -26,9 +30,8 @@ skeleton; ``frames`` (T, 1) numbers the frames 0..T-1.
 The world frame has y pointing up. The world joints are ``annot3`` taken back to the world through the camera's
 extrinsics (as posepile does), so projecting them through the parsed camera reproduces ``annot2``.
 
-Frame selection follows posepile: cameras 0 1 2 4 5 6 7 8 (chest height), every 5th frame, only frames where all
-17 joints project inside the image, then adaptive pose sampling (100 mm) per camera; S1..S7 train, S8 validation.
-The video of camera 2 in S6/Seq2 is shorter than its annotations (3911 frames, as posepile notes).
+The video of camera 2 in S6/Seq2 is shorter than its annotations (3911 frames, as posepile notes): the frames
+beyond its end are reported as dropped.
 
 For composites (MuCo-3DHP), :func:`load_sequence` gives a :class:`TrainSequence` whose ``read_frames`` yields
 :class:`PersonFrame` records: the frame, the FGmasks/ChairMasks frames, world and 2D joints and the Camera.
@@ -41,32 +44,22 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
-import scipy.io
 
-from posebank.camera import Camera, look_at
-from posebank.datasets.base import (
-    DatasetInfo,
-    RawFileError,
-    RawInstance,
-    RawLayoutError,
-    check_finite_camera,
-)
-from posebank.sampling import AdaptivePoseSampler
-from posebank.skeleton import JointInfo
+from posebank.core.camera import Camera
+from posebank.core.errors import FrameReadError, ParamsError
+from posebank.core.skeleton import JointInfo
+from posebank.datasets.base import Dropped, RawFileError, RawInstance, RawLayoutError, check_finite_camera
+from posebank.datasets.matlab import load_mat
+from posebank.datasets.sampling import AdaptivePoseSampler, drop_missing_poses, record_drop
 
 log = logging.getLogger(__name__)
 
-INFO = DatasetInfo(
-    name="tdhp",
-    full_name="MPI-INF-3DHP",
-    homepage="http://gvv.mpi-inf.mpg.de/3dhp-dataset/",
-    licence=("Non-commercial research use only, under the licence accepted in the download script's conf.ig; "
-             "no redistribution."),
-    citation=("D. Mehta, H. Rhodin, D. Casas, P. Fua, O. Sotnychenko, W. Xu, C. Theobalt. Monocular 3D Human Pose "
-              "Estimation In The Wild Using Improved CNN Supervision. 3DV 2017."),
-)
+HOMEPAGE = "http://gvv.mpi-inf.mpg.de/3dhp-dataset/"
+LICENCE = ("Non-commercial research use only, under the licence accepted in the download script's conf.ig; "
+           "no redistribution.")
+CITATION = ("D. Mehta, H. Rhodin, D. Casas, P. Fua, O. Sotnychenko, W. Xu, C. Theobalt. Monocular 3D Human Pose "
+            "Estimation In The Wild Using Improved CNN Supervision. 3DV 2017.")
 
 N_CAMERAS = 14
 N_RAW_JOINTS = 28
@@ -92,16 +85,9 @@ MASK_THRESHOLD = 32  # a mask video pixel is set when its red channel exceeds th
 WORLD_UP = (0.0, 1.0, 0.0)
 ANNOT_KEYS = ("annot2", "annot3", "univ_annot3")
 CALIBRATION_HEADER = "Skeletool Camera Calibration File V1.0"
-
-DEFAULT_PARAMS = {
-    "train_subjects": [1, 2, 3, 4, 5, 6, 7],
-    "val_subjects": [8],
-    "sequences": [1, 2],
-    "cameras": list(CHEST_CAMERAS),
-    "frame_step": 5,
-    "adaptive_sampling_mm": 100,
-    "min_visible_joints": 17,
-}
+SUBJECTS = tuple(range(1, 9))
+SEQUENCES = (1, 2)
+VIDEO_KINDS = ("imageSequence", "FGmasks", "ChairMasks")
 
 
 # ------------------------------------------------------------------------------------------- paths
@@ -203,41 +189,7 @@ def read_calibration(path) -> dict[int, Camera]:
     return {name: c.camera for name, c in parse_calibration(path).items()}
 
 
-def format_calibration(cameras: dict[int, CalibratedCamera]) -> str:
-    """The text of a ``camera.calibration`` file holding these cameras (the Skeletool writer's layout)."""
-    def nums(a):
-        return " ".join(f"{float(v):.10g}" for v in np.asarray(a).ravel()) + " "
-
-    out = [CALIBRATION_HEADER]
-    for name in sorted(cameras):
-        c = cameras[name]
-        intrinsic = np.eye(4)
-        intrinsic[:3, :3] = c.camera.intrinsic_matrix
-        extrinsic = np.eye(4)
-        extrinsic[:3, :3] = c.camera.R
-        extrinsic[:3, 3] = -c.camera.R @ c.camera.t
-        out += [f"name          {name}",
-                f"  sensor      {c.sensor_mm[0]:g} {c.sensor_mm[1]:g}",
-                f"  size        {c.image_size[0]} {c.image_size[1]}",
-                "  animated    0",
-                f"  intrinsic   {nums(intrinsic)}",
-                f"  extrinsic   {nums(extrinsic)}",
-                f"  radial      {c.radial:g}"]
-    return "\n".join(out) + "\n"
-
-
 # ------------------------------------------------------------------------------------------- annotations
-def _cells(path, mat: dict, key: str) -> list[np.ndarray]:
-    if key not in mat:
-        have = sorted(k for k in mat if not k.startswith("__"))
-        raise RawFileError(path, f"no '{key}' variable (has {have})")
-    arr = mat[key]
-    if not (isinstance(arr, np.ndarray) and arr.dtype == object and arr.ndim == 2 and 1 in arr.shape):
-        shape = getattr(arr, "shape", None)
-        raise RawFileError(path, f"'{key}' is not a cell array with one cell per camera (got shape {shape})")
-    return list(arr.ravel())
-
-
 def read_annot(path, keys: Sequence[str] = ANNOT_KEYS) -> dict:
     """The annotations of one sequence's ``annot.mat``.
 
@@ -245,18 +197,17 @@ def read_annot(path, keys: Sequence[str] = ANNOT_KEYS) -> dict:
     "frames": (T,) int}`` (only the requested ``keys``), float64 pixels and millimetres.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RawFileError(path, "annotation file not found")
-    try:
-        mat = scipy.io.loadmat(str(path), variable_names=[*keys, "cameras", "frames"])
-    except Exception as e:  # scipy raises assorted errors on truncated or foreign files
-        raise RawFileError(path, f"unreadable MATLAB v5 file, truncated or corrupt ({type(e).__name__}: {e})") from e
+    mat = load_mat(path, keys, what="annotation file", optional=("cameras", "frames"))
     out: dict = {}
     n_frames = None
     camera_ids = None
     for key in keys:
         dims = int(key[-1])
-        cells = _cells(path, mat, key)
+        arr = mat[key]
+        if not (isinstance(arr, np.ndarray) and arr.dtype == object and arr.ndim == 2 and 1 in arr.shape):
+            shape = getattr(arr, "shape", None)
+            raise RawFileError(path, f"'{key}' is not a cell array with one cell per camera (got shape {shape})")
+        cells = list(arr.ravel())
         if camera_ids is None:
             if "cameras" in mat:
                 camera_ids = np.asarray(mat["cameras"]).ravel()
@@ -308,60 +259,43 @@ def visible_joint_counts(camera: Camera, world: np.ndarray, image_size) -> np.nd
 
 
 def select_frames(world: np.ndarray, camera: Camera, image_size, frame_step: int, adaptive_sampling_mm: float,
-                  min_visible_joints: int, sample_first: bool = False) -> list[int]:
-    """Indices of the frames posepile keeps among poses (T, J, 3) of one camera.
+                  min_visible_joints: int, sample_first: bool = False, candidates: Sequence[int] | None = None
+                  ) -> tuple[list[int], list[int]]:
+    """The frames posepile keeps among poses (T, J, 3) of one camera, and those left out as not visible.
 
-    Candidates are every ``frame_step``-th frame. ``sample_first`` False (tdhp): frames with fewer than
-    ``min_visible_joints`` joints inside the image are dropped, then the adaptive pose sampler sees the rest;
-    True (tdhp_full): the sampler sees every candidate, then the visibility filter applies.
+    Candidates are every ``frame_step``-th frame (or ``candidates``). ``sample_first`` False (tdhp): frames with
+    fewer than ``min_visible_joints`` joints inside the image are left out, then the adaptive pose sampler sees the
+    rest; True (tdhp_full): the sampler sees every candidate, then the visibility filter applies. Returns
+    (kept, not visible).
     """
-    if frame_step < 1:
-        raise ValueError(f"frame_step must be >= 1, got {frame_step}")
-    candidates = np.arange(0, len(world), frame_step)
+    candidates = np.arange(0, len(world), frame_step) if candidates is None else np.asarray(candidates, np.int64)
+    if not len(candidates):
+        return [], []
     visible = visible_joint_counts(camera, world[candidates], image_size) >= min_visible_joints
     sampler = AdaptivePoseSampler(adaptive_sampling_mm) if adaptive_sampling_mm else None
-    kept = []
+    kept, not_visible = [], []
     for i, vis in zip(candidates, visible):
         if not sample_first and not vis:
+            not_visible.append(int(i))
             continue
         if sampler is not None and not sampler.should_keep(world[i]):
             continue
         if sample_first and not vis:
+            not_visible.append(int(i))
             continue
         kept.append(int(i))
-    return kept
+    return kept, not_visible
 
 
-def check_layout(root, params: dict | None = None, dataset: str = "tdhp") -> list[tuple[int, int]]:
-    """Verify that the raw tree holds what the conversion needs; returns the (subject, sequence) pairs."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    root = Path(root)
-    if not root.is_dir():
-        raise RawLayoutError(dataset, root, "the folder itself")
-    missing, pairs = [], []
-    for subj in [*p["train_subjects"], *p["val_subjects"]]:
-        for seq in p["sequences"]:
-            pairs.append((subj, seq))
-            folder = sequence_dir(subj, seq)
-            for name in ("annot.mat", "camera.calibration"):
-                if not (root / folder / name).is_file():
-                    missing.append(f"{folder}/{name}")
-            for cam in p["cameras"]:
-                if not (root / video_path(subj, seq, cam)).is_file():
-                    missing.append(video_path(subj, seq, cam))
-    if missing:
-        raise RawLayoutError(dataset, root, missing)
-    return pairs
+def not_visible_reason(min_visible_joints: int, n_joints: int) -> str:
+    which = (f"not all {n_joints} joints" if min_visible_joints == n_joints
+             else f"fewer than {min_visible_joints} of the {n_joints} joints")
+    return f"{which} inside the image (the person is truncated or out of view)"
 
 
-def _check_params(p: dict, dataset: str) -> None:
-    groups = [p["train_subjects"], p["val_subjects"]]
-    subjects = [s for g in groups for s in g]
-    if len(set(subjects)) != len(subjects):
-        raise ValueError(f"{dataset}: train/val subjects overlap: {groups}")
-    bad = [c for c in p["cameras"] if not (isinstance(c, int) and 0 <= c < N_CAMERAS)]
-    if bad:
-        raise ValueError(f"{dataset}: cameras must be indices 0..{N_CAMERAS - 1}, got {bad}")
+def short_video_reason(n_video: int, n_annotated: int) -> str:
+    return (f"beyond the end of the video: it has {n_video} frames, the annotations {n_annotated} "
+            "(a known short video, as posepile notes)")
 
 
 def n_video_frames(subject: int, sequence: int, camera: int, n_annotated: int) -> int:
@@ -369,12 +303,84 @@ def n_video_frames(subject: int, sequence: int, camera: int, n_annotated: int) -
     return min(n_annotated, SHORT_VIDEOS.get((subject, sequence, camera), n_annotated))
 
 
-def make_instances(dataset: str, root, p: dict, joints: Sequence[int], sample_first: bool) -> list[RawInstance]:
-    """Instances of the training tree for a joint selection (shared by tdhp and tdhp_full)."""
-    _check_params(p, dataset)
+def record_short_video(dropped, subject: int, sequence: int, camera: int, n_annotated: int, frame_step: int) -> int:
+    """Record the candidate frames past the end of a known short video; returns the usable frame count."""
+    n = n_video_frames(subject, sequence, camera, n_annotated)
+    record_drop(dropped, video_path(subject, sequence, camera), range(n + (-n) % frame_step, n_annotated, frame_step),
+                short_video_reason(n, n_annotated))
+    return n
+
+
+# ------------------------------------------------------------------------------------------- params + layout
+def _int_list(dataset: str, p: dict, key: str, allowed: Sequence[int], what: str, empty_ok: bool = False):
+    values = p[key]
+    if not isinstance(values, list):  # (an empty default list does not fix the type for the settings check)
+        raise ParamsError(f"datasets.{dataset}.{key}", f"{values!r} is not a list of {what}")
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, int) or v not in allowed]
+    if bad:
+        raise ParamsError(f"datasets.{dataset}.{key}", f"must be {what} {allowed[0]}..{allowed[-1]}, got {bad}")
+    if len(set(values)) != len(values):
+        raise ParamsError(f"datasets.{dataset}.{key}", f"lists a value twice: {values}")
+    if not values and not empty_ok:
+        raise ParamsError(f"datasets.{dataset}.{key}", "must not be empty")
+
+
+def check_subject_params(dataset: str, p: dict, subject_keys: Sequence[str]) -> None:
+    """Subjects (1..8, no subject in two splits, some selected), sequences (1, 2) and cameras (0..13) of a
+    training-tree dataset; ParamsError naming ``datasets.<dataset>.<key>``."""
+    seen: dict[int, str] = {}
+    for key in subject_keys:
+        _int_list(dataset, p, key, SUBJECTS, "subject numbers", empty_ok=True)
+        for s in p[key]:
+            if s in seen:
+                raise ParamsError(f"datasets.{dataset}.{key}", f"subject {s} is also in {seen[s]} (splits overlap)")
+            seen[s] = key
+    if not seen:
+        raise ParamsError(f"datasets.{dataset}.{subject_keys[0]}", "no subjects selected")
+    _int_list(dataset, p, "sequences", SEQUENCES, "sequence numbers")
+    _int_list(dataset, p, "cameras", tuple(range(N_CAMERAS)), "camera indices")
+    if p["frame_step"] < 1:
+        raise ParamsError(f"datasets.{dataset}.frame_step", f"must be at least 1, got {p['frame_step']}")
+    if p.get("adaptive_sampling_mm", 0) < 0:
+        raise ParamsError(f"datasets.{dataset}.adaptive_sampling_mm",
+                          f"must be >= 0, got {p['adaptive_sampling_mm']}")
+
+
+def check_layout(root, dataset: str, subjects: Sequence[int], sequences: Sequence[int], cameras: Sequence[int],
+                 kinds: Sequence[str] = ("imageSequence",)) -> list[tuple[int, int]]:
+    """Verify that the training tree holds what a conversion needs (annotations, calibration and the ``kinds``
+    of videos of the cameras); returns the (subject, sequence) pairs."""
     root = Path(root)
-    pairs = check_layout(root, p, dataset)
+    if not root.is_dir():
+        raise RawLayoutError(dataset, root, "the folder itself")
+    missing, pairs = [], []
+    for subj in subjects:
+        for seq in sequences:
+            pairs.append((subj, seq))
+            folder = sequence_dir(subj, seq)
+            for name in ("annot.mat", "camera.calibration"):
+                if not (root / folder / name).is_file():
+                    missing.append(f"{folder}/{name}")
+            for cam in cameras:
+                for kind in kinds:
+                    if not (root / video_path(subj, seq, cam, kind)).is_file():
+                        missing.append(video_path(subj, seq, cam, kind))
+    if missing:
+        raise RawLayoutError(dataset, root, missing)
+    return pairs
+
+
+def make_instances(dataset: str, root, p: dict, joints: Sequence[int], sample_first: bool,
+                   dropped: list[Dropped] | None = None) -> list[RawInstance]:
+    """Instances of the training tree for a joint selection (shared by tdhp and tdhp_full); ``p`` is checked.
+
+    Left out and recorded in ``dropped``: frames past the end of a known short video, frames without any
+    annotated joint, and frames with fewer than ``min_visible_joints`` joints inside the image.
+    """
+    root = Path(root)
+    pairs = check_layout(root, dataset, [*p["train_subjects"], *p["val_subjects"]], p["sequences"], p["cameras"])
     joints = list(joints)
+    reason = not_visible_reason(p["min_visible_joints"], len(joints))
     out = []
     for subj, seq in sorted(pairs):
         folder = root / sequence_dir(subj, seq)
@@ -387,22 +393,21 @@ def make_instances(dataset: str, root, p: dict, joints: Sequence[int], sample_fi
             if cam not in annot["annot3"]:
                 raise RawFileError(folder / "annot.mat", f"no annotations of camera {cam}")
             c = calib[cam]
-            n = n_video_frames(subj, seq, cam, len(annot["frames"]))
+            video = video_path(subj, seq, cam)
+            n = record_short_video(dropped, subj, seq, cam, len(annot["frames"]), p["frame_step"])
             world = world_coords_from_camera(c.camera, annot["annot3"][cam][:n, joints])
-            frames = select_frames(world, c.camera, c.image_size, p["frame_step"], p["adaptive_sampling_mm"],
-                                   p["min_visible_joints"], sample_first)
+            # (the sampler never keeps a pose without joints: leaving those out first changes no selection)
+            candidates = drop_missing_poses(world, range(0, n, p["frame_step"]), video, dropped)
+            frames, not_visible = select_frames(world, c.camera, c.image_size, p["frame_step"],
+                                                p["adaptive_sampling_mm"], p["min_visible_joints"], sample_first,
+                                                candidates)
+            record_drop(dropped, video, not_visible, reason)
             for i in frames:
                 out.append(RawInstance(
-                    source=video_path(subj, seq, cam), frame_index=int(annot["frames"][i]),
+                    source=video, frame_index=int(annot["frames"][i]),
                     world_coords=world[i].copy(), camera=c.camera, split=split, subject=f"S{subj}",
                     sequence=f"Seq{seq}", activity="", camera_name=str(cam)))
     return out
-
-
-def instances(root, params: dict | None = None) -> list[RawInstance]:
-    """Every selected person instance of the raw tree, in a deterministic order."""
-    p = {**DEFAULT_PARAMS, **(params or {})}
-    return make_instances("tdhp", root, p, SELECTED_JOINTS, sample_first=False)
 
 
 # ------------------------------------------------------------------------------------------- frames + masks
@@ -435,11 +440,11 @@ class PersonFrame:
 class TrainSequence:
     """Cameras and annotations of one ``S<s>/Seq<q>`` folder; reads frames with masks on demand."""
 
-    def __init__(self, root, subject: int, sequence: int):
+    def __init__(self, root, subject: int, sequence: int, dataset: str = "tdhp"):
         self.root, self.subject, self.sequence = Path(root), subject, sequence
         folder = self.root / sequence_dir(subject, sequence)
         if not folder.is_dir():
-            raise RawLayoutError("tdhp", self.root, sequence_dir(subject, sequence))
+            raise RawLayoutError(dataset, self.root, sequence_dir(subject, sequence))
         self.calibration = parse_calibration(folder / "camera.calibration")
         self.annot = read_annot(folder / "annot.mat")
 
@@ -462,14 +467,14 @@ class TrainSequence:
 
         Raises ``FrameReadError`` when a video is missing or a frame lies past its end.
         """
-        from posebank.imaging.video import FrameReadError, read_video_frames
+        from posebank.imaging.video import read_video_frames
 
         wanted = sorted(set(int(i) for i in frame_indices))
         n = self.n_frames(camera)
         beyond = [i for i in wanted if not 0 <= i < n]
         if beyond:
-            raise FrameReadError(f"{video_path(self.subject, self.sequence, camera)}: frames {beyond[:5]} outside "
-                                 f"0..{n - 1}")
+            raise FrameReadError(video_path(self.subject, self.sequence, camera),
+                                 f"frames {beyond[:5]} outside 0..{n - 1}")
         world = self.world_coords(camera, joints)
         univ = self.world_coords(camera, joints, key="univ_annot3")
         image2d = self.image_coords(camera, joints)
@@ -481,16 +486,16 @@ class TrainSequence:
             frames = [f for _, f in items]
             for kind, f in zip(kinds, frames):
                 if f is None:
-                    raise FrameReadError(f"{video_path(self.subject, self.sequence, camera, kind)}: frame {i} "
-                                         "beyond the end of the video")
+                    raise FrameReadError(video_path(self.subject, self.sequence, camera, kind),
+                                         f"frame {i} beyond the end of the video")
             alphas = [f[..., 2].copy() for f in frames[1:]] if masks else [None, None]
             yield PersonFrame(self.subject, self.sequence, camera, i, frames[0], alphas[0], alphas[1], world[i],
                               univ[i], image2d[i], self.camera(camera))
 
 
-def load_sequence(root, subject: int, sequence: int) -> TrainSequence:
+def load_sequence(root, subject: int, sequence: int, dataset: str = "tdhp") -> TrainSequence:
     """Cameras and annotations of ``S<subject>/Seq<sequence>`` (see :class:`TrainSequence`)."""
-    return TrainSequence(root, subject, sequence)
+    return TrainSequence(root, subject, sequence, dataset)
 
 
 def read_person_frames(root, subject: int, sequence: int, camera: int, frame_indices: Iterable[int],
@@ -498,170 +503,3 @@ def read_person_frames(root, subject: int, sequence: int, camera: int, frame_ind
     """Frames of one camera of one training sequence with image, foreground/chair masks, world joints, 2D joints
     and Camera. Loads the sequence's annotations each call: to read many cameras, use :func:`load_sequence`."""
     yield from load_sequence(root, subject, sequence).read_frames(camera, frame_indices, joints, masks)
-
-
-# ------------------------------------------------------------------------------------------- fixture
-MARK_RADIUS = 4.0
-FIXTURE_IMAGE_SIZE = 512
-FIXTURE_STILL_FRAMES = 12  # the person stands (moving < 100 mm) before walking off
-FIXTURE_WALK_MM_PER_FRAME = 60.0
-TELEPHOTO_CAMERA = 2  # the fixture gives this camera a long lens so the walking person leaves its view
-CEILING_CAMERAS = (3, 11, 12, 13)
-LOW_CAMERAS = (9, 10)
-
-
-def template_pose() -> np.ndarray:
-    """A standing person in the 28-joint release order, local frame (x the person's left, y up, z forward)."""
-    right = {
-        0: (0, 1300, 0), 1: (0, 1420, 0), 2: (0, 1180, 0), 3: (0, 1060, 0), 4: (0, 950, 0), 5: (0, 1500, 10),
-        6: (0, 1620, 30), 7: (0, 1760, 10), 8: (60, 1450, 0), 9: (180, 1420, 0), 10: (330, 1170, 0),
-        11: (360, 930, 40), 12: (370, 860, 60), 18: (130, 940, 0), 19: (140, 520, 10), 20: (150, 90, -10),
-        21: (150, 30, 90), 22: (150, 20, 160)}
-    j = np.zeros((N_RAW_JOINTS, 3))
-    for i, v in right.items():
-        j[i] = v
-    # the right side mirrors the left: lcla..lhan (8..12) -> rcla..rhan (13..17), lhip..ltoe (18..22) -> 23..27
-    for left, rgt in [*zip(range(8, 13), range(13, 18)), *zip(range(18, 23), range(23, 28))]:
-        j[rgt] = j[left] * [-1, 1, 1]
-    return j
-
-
-def fixture_poses(rng: np.random.Generator, n_frames: int, direction: np.ndarray) -> np.ndarray:
-    """World poses (T, 28, 3): standing still, then walking along ``direction`` (ground plane), arms swinging."""
-    base = template_pose()
-    start = rng.uniform(-150, 150, 2)  # (x, z) on the floor
-    facing = np.arctan2(direction[0], direction[1])
-    out = np.zeros((n_frames, N_RAW_JOINTS, 3))
-    for i in range(n_frames):
-        walking = max(0, i - FIXTURE_STILL_FRAMES + 1)
-        local = base.copy()
-        swing = 0.5 * np.sin(0.4 * walking) if walking else 0.02 * np.sin(i)
-        for shoulder, arm, sign in ((9, (10, 11, 12), 1), (14, (15, 16, 17), -1)):
-            c, s = np.cos(sign * swing), np.sin(sign * swing)
-            rel = local[list(arm)] - local[shoulder]
-            local[list(arm)] = local[shoulder] + rel @ np.array([[1, 0, 0], [0, c, s], [0, -s, c]])
-        heading = facing + 0.01 * walking
-        c, s = np.cos(heading), np.sin(heading)
-        rot = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])  # about y: local z (forward) -> (sin, 0, cos)
-        pos = start + FIXTURE_WALK_MM_PER_FRAME * walking * direction
-        out[i] = local @ rot.T + [pos[0], 0, pos[1]]
-    return out
-
-
-def fixture_calibration(rng: np.random.Generator, image_size: int) -> dict[int, CalibratedCamera]:
-    """14 plausible cameras around the capture area, in the calibration file's terms."""
-    cameras = {}
-    f0 = 1500.0 * image_size / 2048
-    for cam in range(N_CAMERAS):
-        angle = 2 * np.pi * cam / N_CAMERAS + rng.uniform(-0.05, 0.05)
-        radius = rng.uniform(3000, 3400)
-        height = 2500.0 if cam in CEILING_CAMERAS else 300.0 if cam in LOW_CAMERAS else rng.uniform(800, 1000)
-        eye = np.array([radius * np.sin(angle), height, radius * np.cos(angle)])
-        target = np.array([0.0, 880.0, 0.0]) + rng.uniform(-50, 50, 3)
-        f = f0 * (2.0 if cam == TELEPHOTO_CAMERA else rng.uniform(0.97, 1.03))
-        c = image_size / 2 + rng.uniform(-8, 8, 2)
-        camera = Camera([[f, 0, c[0]], [0, f * rng.uniform(0.999, 1.001), c[1]], [0, 0, 1]],
-                        look_at(eye, target, WORLD_UP), eye, world_up=WORLD_UP)
-        cameras[cam] = CalibratedCamera(cam, camera, (image_size, image_size), (10.0, 10.0), 0.0)
-    return cameras
-
-
-def _polyline_pts(points) -> np.ndarray:
-    return np.round(np.asarray(points) * 16).astype(np.int32)
-
-
-def draw_person(image: np.ndarray, points2d: np.ndarray, edges, color, thickness: float) -> None:
-    """Thick stick figure through 2D joints (sub-pixel, anti-aliased), in place."""
-    pts = np.clip(_polyline_pts(points2d), -(1 << 26), 1 << 26).tolist()
-    width = max(1, int(round(thickness)))
-    for a, b in edges:
-        cv2.line(image, pts[a], pts[b], color, width, cv2.LINE_AA, shift=4)
-
-
-def draw_marks(image: np.ndarray, points2d: np.ndarray, radius: float = MARK_RADIUS) -> None:
-    ok = np.all(np.isfinite(points2d) & (np.abs(points2d) < 1e5), axis=-1)
-    for pt in _polyline_pts(np.where(ok[:, None], points2d, 0))[ok].tolist():
-        cv2.circle(image, pt, int(radius * 16), (255, 255, 255), -1, cv2.LINE_AA, shift=4)
-
-
-RAW_EDGES = tuple((RAW_JOINT_NAMES.index(a), RAW_JOINT_NAMES.index(b)) for a, b in (
-    ("htop", "head"), ("head", "neck"), ("neck", "spi4"), ("spi4", "spi3"), ("spi3", "spi2"), ("spi2", "spin"),
-    ("spin", "pelv"), ("neck", "lcla"), ("lcla", "lsho"), ("lsho", "lelb"), ("lelb", "lwri"), ("lwri", "lhan"),
-    ("neck", "rcla"), ("rcla", "rsho"), ("rsho", "relb"), ("relb", "rwri"), ("rwri", "rhan"), ("pelv", "lhip"),
-    ("lhip", "lkne"), ("lkne", "lank"), ("lank", "lfoo"), ("lfoo", "ltoe"), ("pelv", "rhip"), ("rhip", "rkne"),
-    ("rkne", "rank"), ("rank", "rfoo"), ("rfoo", "rtoe")))
-
-
-def _chair_polygon(camera: Camera) -> np.ndarray | None:
-    """Image outline of a 450 mm chair cube standing beside the capture area's centre."""
-    corners = np.array([[x, y, z] for x in (500, 950) for y in (0, 450) for z in (-700, -250)], np.float64)
-    cam = camera.world_to_camera(corners)
-    if np.any(cam[:, 2] <= 0):
-        return None
-    pts = camera.camera_to_image(cam)
-    return cv2.convexHull(np.round(pts * 16).astype(np.int32))
-
-
-def render_frames(camera: Camera, image_coords: np.ndarray, size: tuple[int, int], mark_joints: Sequence[int]):
-    """Fixture images for one camera frame: (image, FG mask, chair mask), BGR uint8."""
-    w, h = size
-    image = np.full((h, w, 3), 40, np.uint8)
-    fg = np.zeros((h, w, 3), np.uint8)
-    chair = np.zeros((h, w, 3), np.uint8)
-    polygon = _chair_polygon(camera)
-    if polygon is not None:
-        cv2.fillConvexPoly(image, polygon, (50, 60, 90), cv2.LINE_AA, shift=4)
-        cv2.fillConvexPoly(chair, polygon, (255, 255, 255), cv2.LINE_AA, shift=4)
-    thickness = max(3.0, w / 50)
-    draw_person(image, image_coords, RAW_EDGES, (110, 110, 110), thickness)
-    draw_person(fg, image_coords, RAW_EDGES, (255, 255, 255), thickness + 2)
-    draw_marks(image, image_coords[list(mark_joints)])
-    return image, fg, chair
-
-
-def make_fixture(root, seed: int = 0, subjects=tuple(range(1, 9)), n_frames: int = 30, cameras=tuple(range(N_CAMERAS)),
-                 sequences=(1, 2), image_size: int = FIXTURE_IMAGE_SIZE, masks: bool = True) -> Path:
-    """Write a miniature MPI-INF-3DHP training tree in the release's layout.
-
-    Real MATLAB v5 ``annot.mat`` files (cell arrays (14, 1) of (T, 56) / (T, 84)), a 14-camera
-    ``camera.calibration`` in the Skeletool text format (its ``size`` line states the fixture's smaller image
-    size), XVID ``imageSequence/video_<c>.avi`` videos with white marks at the 17 converted joints over a grey stick
-    figure, and ``FGmasks``/``ChairMasks`` videos (white person silhouette / chair). The person stands for a few
-    frames, then walks across the view of camera 2, which has a long lens, so some of its frames are truncated.
-    """
-    from posebank.imaging.video import write_video
-
-    root = Path(root)
-    rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    for subj in subjects:
-        for seq in sequences:
-            folder = root / sequence_dir(subj, seq)
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / "camera.calibration").write_text(format_calibration(fixture_calibration(rng, image_size)))
-            calib = parse_calibration(folder / "camera.calibration")  # as the converter will see them
-            tele = calib[TELEPHOTO_CAMERA].camera
-            across = tele.R[0][[0, 2]] / np.linalg.norm(tele.R[0][[0, 2]])  # image x of camera 2, on the floor
-            world = fixture_poses(rng, n_frames, across * rng.choice([-1, 1]))
-            pelvis = world[:, 4:5]
-            univ_world = pelvis + (world - pelvis) * rng.uniform(0.92, 1.08)
-            annot = {k: np.empty((N_CAMERAS, 1), object) for k in ANNOT_KEYS}
-            image2d = {}
-            for cam in range(N_CAMERAS):
-                c = calib[cam].camera
-                image2d[cam] = c.project(world)
-                annot["annot2"][cam, 0] = image2d[cam].reshape(n_frames, -1)
-                annot["annot3"][cam, 0] = c.world_to_camera(world).reshape(n_frames, -1)
-                annot["univ_annot3"][cam, 0] = c.world_to_camera(univ_world).reshape(n_frames, -1)
-            scipy.io.savemat(str(folder / "annot.mat"), {
-                **annot, "cameras": np.arange(N_CAMERAS, dtype=np.float64)[None],
-                "frames": np.arange(n_frames, dtype=np.float64)[:, None]})
-            for cam in cameras:
-                rendered = [render_frames(calib[cam].camera, image2d[cam][i], calib[cam].image_size,
-                                          SELECTED_JOINTS) for i in range(n_frames)]
-                write_video(root / video_path(subj, seq, cam), (r[0] for r in rendered), fps=25)
-                if masks:
-                    write_video(root / video_path(subj, seq, cam, "FGmasks"), (r[1] for r in rendered), fps=25)
-                    write_video(root / video_path(subj, seq, cam, "ChairMasks"), (r[2] for r in rendered), fps=25)
-    (root / ".posebank-fixture").write_text(f"tdhp fixture, seed {seed}\n")
-    return root
