@@ -1,4 +1,4 @@
-"""Benchmark of cache validation (posebank.validate): wall time and peak memory on a synthetic 1M-example cache.
+"""Benchmark of cache validation (posebank.validation): wall time and peak memory on a synthetic 1M-example cache.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
                                        [--out bench/results/validate.json]
 
 A synthetic Human3.6M-shaped cache (17 joints, 256x256 crops, a tiny placeholder JPEG per example, a person mask
-on every other example) is written once with :class:`posebank.store.CacheWriter` into a temporary folder (or
+on every other example) is written once with :class:`posebank.core.store.CacheWriter` into a temporary folder (or
 ``--keep DIR``, reused when present). Validation then runs in a separate process, so its peak resident memory
 (``ru_maxrss``) is measured apart from the writer's. Results go to a JSON file written atomically.
 """
@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from posebank.core.atomic import write_json
+
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,10 +39,10 @@ def write_cache(path: Path, n: int, seed: int = 0) -> float:
     """Write ``n`` synthetic examples; returns the seconds taken."""
     import cv2
 
-    from posebank.camera import Camera, look_at
+    from posebank.core.camera import Camera, look_at
+    from posebank.core.store import CacheWriter, Example
     from posebank.datasets import h36m
     from posebank.imaging.masks import encode
-    from posebank.store import CacheWriter, Example
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
@@ -72,7 +74,7 @@ def write_cache(path: Path, n: int, seed: int = 0) -> float:
 
 def run_child(cache: Path, n: int, chunk_rows: int, gx_root: Path, work: Path) -> dict:
     """In this process: validate and print a JSON line with the time and own peak RSS."""
-    from posebank.validate import validate
+    from posebank.validation.validate import validate
 
     t0 = time.perf_counter()
     summary = validate(cache, "h36m", {"chunk_rows": chunk_rows, "image_sample_size": 500,
@@ -141,13 +143,7 @@ def main(argv=None) -> int:
             "target_peak_rss_mb": 2048,
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         }
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, part = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=2)
-            f.write("\n")
-        os.replace(part, out)
+        write_json(args.out, result)
         print(json.dumps(result, indent=2))
         return 0
     finally:

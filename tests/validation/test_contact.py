@@ -4,12 +4,20 @@ import cv2
 import numpy as np
 import pytest
 
-from posebank.camera import Camera
-from posebank.contact import (
+from posebank.core.camera import Camera
+from posebank.core.errors import DataError
+from posebank.core.skeleton import JointInfo
+from posebank.core.store import Cache, CacheWriter, Example
+from posebank.imaging.jpeg import encode_jpeg
+from posebank.imaging.masks import encode as encode_mask
+from posebank.validation.contact_sheet import (
     CENTER_COLOR,
+    GAP,
     LEFT_COLOR,
     MASK_COLOR,
     RIGHT_COLOR,
+    TILE_PAD,
+    _layout,
     choose_examples,
     edge_sides,
     joint_sides,
@@ -18,10 +26,6 @@ from posebank.contact import (
     render_contact_sheet,
     sheet_size,
 )
-from posebank.imaging.jpeg import encode_jpeg
-from posebank.imaging.masks import encode as encode_mask
-from posebank.skeleton import JointInfo
-from posebank.store import Cache, CacheWriter, Example
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SKELETON_COLORS = np.array([LEFT_COLOR, RIGHT_COLOR, CENTER_COLOR], np.int16)
@@ -201,6 +205,23 @@ def test_empty_cache_and_small_splits(tmp_path):
     res = render_contact_sheet(tmp_path / "toy.h5", tmp_path / "toy.png", per_split=4, tile=64)
     assert res["splits"] == {"train": [1], "test": [0, 2]} and res["n_tiles"] == 3
     assert cv2.imread(str(tmp_path / "toy.png")).shape == (sheet_size(64, 4, 2)[1], sheet_size(64, 4, 2)[0], 3)
+
+
+def test_undecodable_crop_gets_a_placeholder(tmp_path):
+    """A crop whose bytes do not decode is a DataError naming it, and a placeholder tile on the sheet."""
+    bad = _toy_example()
+    bad.image, bad.source_path = b"\xff\xd8 not a jpeg", "S1/walk.mp4#3"
+    with pytest.raises(DataError, match="image of S1/walk.mp4#3"):
+        bad.decode_image()
+    with CacheWriter(tmp_path / "toy.h5", "toy", TOY_JI) as writer:
+        writer.add(_toy_example())
+        writer.add(bad)
+    res = render_contact_sheet(tmp_path / "toy.h5", tmp_path / "toy.png", per_split=4, tile=64)
+    assert res["splits"] == {"train": [0, 1]}
+    sheet, lay = cv2.imread(str(tmp_path / "toy.png")), _layout(64, 4)
+    x0, y0 = GAP + lay["label"], lay["title"]
+    pad = [(sheet[y0:y0 + 64, x:x + 64] == TILE_PAD).all(-1).mean() for x in (x0, x0 + lay["cell_w"])]
+    assert pad[0] < 0.5 < 0.8 < pad[1]  # the good crop fills its tile, the undecodable one is left blank
 
 
 def test_bad_arguments(tmp_path):

@@ -10,23 +10,23 @@ the stored crop resized to ``tile`` pixels (aspect kept, padded) with
   (hollow for joints marked occluded); joints without coordinates are skipped,
 
 and a caption (subject, sequence, frame). Left and right come from the joint names (``l``/``r`` prefix whose
-mirrored name is also a joint, as in :mod:`posebank.skeleton`).
+mirrored name is also a joint, as in :mod:`posebank.core.skeleton`).
 
 :func:`overlay` draws onto one crop and returns where the joints went, :func:`make_tile` does the same
-for one letterboxed tile, :func:`render_contact_sheet` writes the whole sheet.
+for one letterboxed tile, :func:`render_contact_sheet` writes the whole sheet (atomically, as
+:mod:`posebank.core.atomic` writes every output). Crops are decoded by :meth:`Example.decode_image`
+(:func:`posebank.imaging.jpeg.decode_jpeg`); one that does not decode gets a placeholder tile.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from pathlib import Path
-
 import cv2
 import numpy as np
 
-from posebank.skeleton import JointInfo, mirror_name
-from posebank.store import OCCLUDED, SPLITS, Cache, Example
+from posebank.core.atomic import prepare_output, write_bytes
+from posebank.core.errors import DataError
+from posebank.core.skeleton import JointInfo, mirror_name
+from posebank.core.store import OCCLUDED, SPLITS, Cache, Example
 
 # colours (BGR)
 LEFT_COLOR = (255, 150, 0)  # azure
@@ -275,7 +275,7 @@ def compose_sheet(cache: Cache, chosen: dict[str, list[int]], per_split: int, ti
             ex = cache[i]
             try:
                 img, _, _ = make_tile(ex, ji, tile)
-            except (ValueError, cv2.error):
+            except (DataError, cv2.error):
                 img = _placeholder(tile, f"example {i}: undecodable")
             sheet[y0:y0 + tile, x0:x0 + tile] = img
             _put(sheet, _caption(ex), (x0 + 2, y0 + tile + round(lay["caption"] * 0.8)),
@@ -283,28 +283,11 @@ def compose_sheet(cache: Cache, chosen: dict[str, list[int]], per_split: int, ti
     return sheet
 
 
-def write_png_atomic(path, image: np.ndarray) -> Path:
-    """Encode ``image`` as PNG and put it at ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
+def encode_png(image: np.ndarray) -> bytes:
     ok, buf = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     if not ok:
-        raise ValueError(f"could not encode {path} as PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+        raise ValueError(f"could not encode a {image.shape} image as PNG")
+    return buf.tobytes()
 
 
 def render_contact_sheet(cache_path, out_png, per_split: int = 8, seed: int = 0, tile: int = 192) -> dict:
@@ -317,6 +300,7 @@ def render_contact_sheet(cache_path, out_png, per_split: int = 8, seed: int = 0,
         raise ValueError(f"per_split must be at least 1, got {per_split}")
     if tile < 32:
         raise ValueError(f"tile must be at least 32 pixels, got {tile}")
+    prepare_output(out_png)  # an unwritable output is found before the work
     own = not isinstance(cache_path, Cache)
     cache = Cache(cache_path) if own else cache_path
     try:
@@ -325,6 +309,6 @@ def render_contact_sheet(cache_path, out_png, per_split: int = 8, seed: int = 0,
     finally:
         if own:
             cache.close()
-    path = write_png_atomic(out_png, sheet)
+    path = write_bytes(out_png, encode_png(sheet))
     return {"path": str(path), "n_tiles": sum(len(v) for v in chosen.values()), "splits": chosen,
             "size": (int(sheet.shape[1]), int(sheet.shape[0]))}

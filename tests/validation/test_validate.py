@@ -2,6 +2,7 @@
 kind of corruption fails naming the expectation, the column and the example ids."""
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PARAMS = {"image_sample_size": 10_000, "chunk_rows": 40}
 
 
@@ -32,7 +33,7 @@ def _copy(src, tmp_path, name="h36m.h5"):
 
 def _rewrite(src, dst, modify, joint_info=None):
     """Write a new cache with every example of ``src`` passed through ``modify(i, example)``."""
-    from posebank.store import Cache, CacheWriter
+    from posebank.core.store import Cache, CacheWriter
 
     with Cache(src) as c, CacheWriter(dst, c.dataset, joint_info or c.joint_info) as w:
         for i in range(len(c)):
@@ -41,7 +42,7 @@ def _rewrite(src, dst, modify, joint_info=None):
 
 
 def _fails(cache, gx_root, tmp_path, expectation_type, column, ids=None, name="h36m", **params):
-    from posebank.validate import ValidationFailed, validate
+    from posebank.validation.validate import ValidationFailed, validate
 
     report = tmp_path / "report.json"
     with pytest.raises(ValidationFailed) as err:
@@ -57,13 +58,22 @@ def _fails(cache, gx_root, tmp_path, expectation_type, column, ids=None, name="h
     return failing
 
 
-def test_fixture_cache_passes(h36m_cache, gx_root, tmp_path):
-    from posebank.validate import validate
+def test_fixture_cache_passes(h36m_cache, gx_root, tmp_path, caplog):
+    """The fixture passes every expectation, and at INFO only posebank's own lines are logged (GX is quiet)."""
+    from posebank.core.settings import ValidateParams
+    from posebank.validation.validate import validate
 
     report = tmp_path / "validation" / "h36m.json"
     docs = tmp_path / "data_docs"
-    s = validate(h36m_cache, "h36m", {**PARAMS, "expected_counts": {"h36m": 72}}, report, data_docs_dir=docs,
-                 gx_root=gx_root)
+    caplog.set_level(logging.INFO)
+    s = validate(h36m_cache, "h36m", ValidateParams.from_dict({**PARAMS, "expected_counts": {"h36m": 72}}), report,
+                 data_docs_dir=docs, gx_root=gx_root)
+    foreign = [(r.name, r.levelname) for r in caplog.records
+               if r.levelno <= logging.INFO and r.name.split(".")[0] != "posebank"]
+    assert not foreign, foreign[:10]
+    assert any(r.name.startswith("posebank.validation") and "validated rows" in r.getMessage()
+               for r in caplog.records)
+    assert logging.getLogger("great_expectations").level == logging.NOTSET  # levels are restored afterwards
     assert s["success"] and s["pass_rate"] == 1.0 and not s["failing"]
     assert s["examples"] == 72 and s["chunks"] == 2 and s["images_sampled"] == 72
     assert json.loads(report.read_text())["expectations_passed"] == s["expectations"]
@@ -79,8 +89,8 @@ def test_expected_count_mismatch(h36m_cache, gx_root, tmp_path):
 
 
 def test_wrong_joint_count(h36m_cache, gx_root, tmp_path):
-    from posebank.skeleton import JointInfo
-    from posebank.store import Cache
+    from posebank.core.skeleton import JointInfo
+    from posebank.core.store import Cache
 
     with Cache(h36m_cache) as c:
         ji = JointInfo(list(c.joint_info.names[:16]))
@@ -156,7 +166,65 @@ def test_undecodable_image(h36m_cache, gx_root, tmp_path):
 
 def test_unregistered_name_uses_own_skeleton(h36m_cache, gx_root, tmp_path):
     """A merged (unregistered) dataset is checked against its own joint_info; only its count check applies."""
-    from posebank.validate import validate
+    from posebank.validation.validate import validate
 
     s = validate(h36m_cache, "merged_demo", PARAMS, tmp_path / "m.json", gx_root=gx_root)
     assert s["success"] and s["parameters"]["n_joints_expected"] == 17
+
+
+def test_verbose_keeps_gx_logs(h36m_cache, gx_root, tmp_path, caplog):
+    """With the posebank logger at DEBUG (``posebank -v``) GX's own log lines are let through."""
+    from posebank.validation.validate import validate
+
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="posebank")
+    validate(h36m_cache, "h36m", PARAMS, tmp_path / "v.json", gx_root=gx_root)
+    assert any(r.name.startswith("great_expectations") for r in caplog.records)
+
+
+def test_empty_expected_split(h36m_cache, gx_root, tmp_path):
+    """A split the dataset's params asked for (the cache's expected_splits) without any example fails, named."""
+    from posebank.core.store import Cache, CacheWriter
+    from posebank.validation.validate import ValidationFailed, validate
+
+    attrs = {"expected_splits": ["train", "test"]}
+    with Cache(h36m_cache) as c, CacheWriter(tmp_path / "train_only.h5", c.dataset, c.joint_info, attrs) as w:
+        for i in range(len(c)):
+            if c[i].split == "train":
+                w.add(c[i])
+    with pytest.raises(ValidationFailed, match=r"'min_expected_split_count'.* without examples: test;") as err:
+        validate(tmp_path / "train_only.h5", "h36m", PARAMS, tmp_path / "report.json", gx_root=gx_root)
+    failing = err.value.summary["failing"]
+    assert [(f["expectation_type"], f["column"]) for f in failing] == [
+        ("expect_column_values_to_be_between", "min_expected_split_count")]
+    assert "train 56, test 0" in failing[0]["detail"]
+    assert json.loads((tmp_path / "report.json").read_text())["failing"] == failing
+
+
+def test_root_reprojection_uses_each_rows_distortion_model(h36m_cache, tmp_path):
+    """The derived root position follows Camera.project row by row, whatever each row's distortion model."""
+    from posebank.core.store import Cache
+    from posebank.validation.columns import example_frame, root_joint_index
+
+    mixed = _copy(h36m_cache, tmp_path)
+    with h5py.File(mixed, "r+") as f:
+        n = f["camera/distortion_model"].shape[0]
+        f["camera/distortion_coeffs"][:] = np.array([-0.2, 0.24, 0.01, -0.01, -0.002], np.float32)
+        f["camera/distortion_model"][:] = np.arange(n) % 2  # opencv and h36m rows alternate
+        a = 0.3  # turn the cameras so that the root is off the optical axis, where the models differ
+        turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]], np.float32)
+        f["camera/R"][:] = turn @ f["camera/R"][()]
+    with Cache(mixed) as c:
+        root = root_joint_index(c.joint_info.names)
+        df = example_frame(c, 0, len(c), root)
+        differ = 0
+        for i in range(len(c)):
+            cam, ex = c.camera(i), c[i]
+            p = ex.world_coords[root].astype(np.float64)
+            uv = cam.project(p)
+            w, h = ex.image_size
+            np.testing.assert_allclose([df.root_x_frac[i], df.root_y_frac[i]], (uv + 0.5) / [w, h], rtol=1e-9)
+            other = cam.copy()
+            other.distortion_model = "h36m" if cam.distortion_model == "opencv" else "opencv"
+            differ += np.abs(other.project(p) - uv).max() > 1e-3  # the models tell apart here
+        assert differ == len(c)
