@@ -74,7 +74,7 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from posebank import datasets
     from posebank.cli import format_summary
-    from posebank.store import Cache
+    from posebank.core.store import Cache
 
     t0 = time.time()
     WORKSPACE.mkdir(parents=True, exist_ok=True)
@@ -93,8 +93,10 @@ def main() -> int:
         if done_file.exists() and key in done_file.read_text().split():
             print(f"{name}: fixture already at {raw}")
             continue
-        # several datasets share one raw tree (3DHP training tree: tdhp, tdhp_full, muco_3dhp)
-        run(sys.executable, "-m", "posebank.cli", "fixture", name, str(raw))
+        # several datasets share one raw tree (3DHP training tree: tdhp, tdhp_full, muco_3dhp): a folder the demo
+        # wrote before (it holds the marker file) is completed in place
+        force = ["--force"] if done_file.exists() else []
+        run(sys.executable, "-m", "posebank.cli", "fixture", name, str(raw), *force)
         with open(done_file, "a") as f:
             f.write(key + "\n")
 
@@ -108,15 +110,16 @@ def main() -> int:
     step("summary")
     total = 0
     for name in names:
-        with Cache(Path("data/cache") / f"{name}.h5") as cache:
+        with Cache(Path(params["pipeline"]["cache"]) / f"{name}.h5") as cache:
             print(format_summary(cache.summary()))
             total += len(cache)
-        report = json.loads(Path(f"reports/validation/{name}.json").read_text())
+        reports = Path(params["pipeline"]["reports"])
+        report = json.loads((reports / "validation" / f"{name}.json").read_text())
         print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
-              f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / 'reports/contact' / name}.png")
+              f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / reports / 'contact' / name}.png")
         print()
     print(f"{len(names)} datasets, {total} examples, built and validated in {time.time() - t0:.0f} s in {WORKSPACE}")
-    print(f"Data Docs: {WORKSPACE / 'reports/data_docs/index.html'}")
+    print(f"Data Docs: {WORKSPACE / params['pipeline']['reports'] / 'data_docs/index.html'}")
     print("inspect a cache: .venv/bin/posebank info build/demo/data/cache/<name>.h5")
     return 0
 

@@ -1,4 +1,8 @@
-"""The ``posebank`` command: what dvc.yaml stages, Airflow DAGs and people call."""
+"""The ``posebank`` command: what people (and later the DAGs) call; each command is a thin wrapper of the library.
+
+Every user or data error ends as one line, ``error: <file or key>: <problem>``, and exit status 2 (see
+:mod:`posebank.entry`); ``-v`` shows debug logging, the dependencies' included.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +12,12 @@ import logging
 import sys
 from pathlib import Path
 
-import yaml
+from posebank import __version__
+from posebank.core.errors import OutputError, UsageError
+from posebank.entry import load_checked, run_guarded, setup_logging
+from posebank.pipeline import STAGES
 
 log = logging.getLogger("posebank")
-
-
-def load_params(path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
 
 
 def _human_size(n: int | None) -> str:
@@ -47,54 +46,82 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
+def _params(args):
+    """The checked params: ``--params FILE`` (which must exist), else ./params.yaml when there is one, else the
+    defaults."""
+    from posebank.core.settings import check_params
+
+    if args.params is None and not Path("params.yaml").is_file():
+        return check_params({}, source="defaults")
+    return load_checked(args.params or "params.yaml")[0]
+
+
+def _cache_path(args, params) -> Path:
+    return Path(args.cache) if args.cache else Path(params.pipeline.cache) / f"{args.name}.h5"
+
+
 def cmd_datasets(args) -> int:
     from posebank import datasets
 
-    params = load_params(args.params).get("datasets", {})
-    rows = datasets.status()
+    params = _params(args)
+    entries, cache_dir = params.datasets, Path(params.pipeline.cache)
     print(f"{'name':<11} {'status':<12} {'joints':>6}  {'raw tree':<40} {'cache'}")
-    for r in rows:
-        p = params.get(r["name"], {})
-        raw = p.get("raw")
+    for r in datasets.status():
+        raw = entries.get(r["name"], {}).get("raw")
         raw_state = "-" if raw is None else f"{raw} ({'present' if Path(raw).is_dir() else 'missing'})"
-        cache = Path(args.cache_dir) / f"{r['name']}.h5"
+        cache = cache_dir / f"{r['name']}.h5"
         cache_state = f"{cache} ({_human_size(cache.stat().st_size)})" if cache.is_file() else "-"
         joints = r["joints"] if r["joints"] is not None else "-"
         print(f"{r['name']:<11} {r['status']:<12} {joints:>6}  {raw_state:<40} {cache_state}")
     return 0
 
 
-def cmd_convert(args) -> int:
-    from posebank.convert import convert
+def cmd_params(args) -> int:
+    """Check a params file whole: every section, and every dataset entry against its module."""
+    from posebank import datasets
+    from posebank.core.errors import PosebankError
+    from posebank.core.settings import check_dataset_params
 
-    params = load_params(args.params)
-    ds_params = dict(params.get("datasets", {}).get(args.name, {}))
-    raw = args.raw or ds_params.get("raw")
+    params, _ = load_checked(args.params)
+    for name, entry in params.datasets.items():
+        try:
+            check_dataset_params(name, entry, datasets.get(name).DEFAULT_PARAMS)
+        except PosebankError as e:
+            raise type(e)(f"{args.params}: {e.where}", e.problem) from None
+    print(f"{args.params}: {len(params.datasets)} datasets and every section are valid")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from posebank import datasets
+    from posebank.core.settings import load_params
+    from posebank.pipeline.run import check_output, convert
+
+    datasets.get(args.name)  # a registered name, else the error naming the registered ones
+    raw_params = load_params(args.params, required=args.params_given)
+    params, _ = load_checked(args.params, None) if raw_params else (None, None)
+    entry = params.datasets.get(args.name, {}) if params else {}
+    raw = args.raw or entry.get("raw")
     if raw is None:
-        raise SystemExit(f"error: no raw folder for {args.name}: pass --raw or set datasets.{args.name}.raw "
+        raise UsageError(f"dataset {args.name}", f"no raw folder: pass --raw or set datasets.{args.name}.raw "
                          f"in {args.params}")
-    counts = convert(args.name, raw, args.out, ds_params, params.get("crop"), progress=not args.quiet,
-                     detect_params=params.get("detect"), segment_params=params.get("segment"),
-                     frames_params=params.get("frames"),
-                     shard_frames=params.get("pipeline", {}).get("shard_frames", 256))
+    check_output(args.out)  # before any work
+    counts = convert(args.name, raw, args.out, {k: v for k, v in entry.items() if k != "raw"},
+                     progress=not args.quiet, params={k: v for k, v in raw_params.items() if k != "datasets"})
     log.info("%s: wrote %s (%s)", args.name, args.out, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
     return 0
 
 
 def cmd_stage(args) -> int:
-    from posebank.pipeline import run_stage
+    import importlib
 
-    params = load_params(args.params)
-    if args.name not in params.get("datasets", {}):
-        raise ValueError(f"dataset {args.name!r} has no entry under datasets: in {args.params}")
-    result = run_stage(args.stage, args.name, params, progress=not args.quiet)
-    if isinstance(result, dict):
-        log.info("%s %s: %s", args.stage, args.name, ", ".join(f"{k} {v}" for k, v in sorted(result.items())))
-    return 0
+    module = importlib.import_module(f"posebank.pipeline.{args.stage}")
+    argv = [args.name, "--params", args.params] + (["-q"] if args.quiet else []) + (["-v"] if args.verbose else [])
+    return module.main(argv)
 
 
 def cmd_info(args) -> int:
-    from posebank.store import Cache
+    from posebank.core.store import Cache
 
     with Cache(args.file) as cache:
         s = cache.summary()
@@ -108,34 +135,36 @@ def cmd_info(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from posebank.validate import ValidationFailed, validate
+    from posebank.validation.contact_sheet import render_contact_sheet
+    from posebank.validation.validate import validate
 
-    params = load_params(args.params)
-    cache = args.cache or Path(params.get("pipeline", {}).get("cache", "data/cache")) / f"{args.name}.h5"
-    report = args.report or Path("reports/validation") / f"{args.name}.json"
-    try:
-        s = validate(cache, args.name, params.get("validate", {}), report,
-                     data_docs_dir=None if args.no_docs else args.data_docs, gx_root=args.gx_root)
-    except ValidationFailed as e:
-        print(f"validation failed: {e}", file=sys.stderr)
-        return 1
+    params = _params(args)
+    cache = _cache_path(args, params)
+    reports = Path(params.pipeline.reports)
+    report = Path(args.report) if args.report else reports / "validation" / f"{args.name}.json"
+    if not cache.is_file():
+        raise UsageError(cache, "no such cache file (pass --cache, or build it: dvc repro crop@NAME)")
+    s = validate(cache, args.name, params.validate, report,
+                 data_docs_dir=None if args.no_docs else (args.data_docs or reports / "data_docs"),
+                 gx_root=args.gx_root or params.pipeline.expectations)
     print(f"{args.name}: {s['expectations_passed']}/{s['expectations']} expectations passed on "
           f"{s['examples']} examples; report {report}")
     if args.contact:
-        from posebank.contact import render_contact_sheet
-
         res = render_contact_sheet(cache, Path(args.contact) / f"{args.name}.png")
         print(f"{args.name}: contact sheet {res['path']}")
     return 0
 
 
 def cmd_show(args) -> int:
-    from posebank.contact import render_contact_sheet
+    from posebank.validation.contact_sheet import render_contact_sheet
 
-    cache = args.cache or Path(args.cache_dir) / f"{args.name}.h5"
-    out = args.out or Path("reports/contact") / f"{args.name}.png"
-    if not Path(cache).is_file():
-        raise FileNotFoundError(f"no cache file {cache} (pass --cache)")
+    params = _params(args)
+    cache = _cache_path(args, params)
+    out = args.out or Path(params.pipeline.reports) / "contact" / f"{args.name}.png"
+    if not cache.is_file():
+        raise UsageError(cache, "no such cache file (pass --cache)")
+    if args.per_split < 1 or args.tile < 32:
+        raise UsageError("--per-split/--tile", "need --per-split >= 1 and --tile >= 32")
     res = render_contact_sheet(cache, out, per_split=args.per_split, seed=args.seed, tile=args.tile)
     shown = ", ".join(f"{k} {len(v)}" for k, v in res["splits"].items()) or "none"
     print(f"{args.name}: wrote {res['path']} ({res['n_tiles']} tiles: {shown})")
@@ -146,31 +175,45 @@ def cmd_fixture(args) -> int:
     from posebank import datasets
 
     module = datasets.get(args.name)
-    root = module.make_fixture(Path(args.dir), seed=args.seed)
+    target = Path(args.dir)
+    if target.exists() and not target.is_dir():
+        raise OutputError(target, "exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not args.force:
+        raise OutputError(target, "folder is not empty; a fixture is written only into an empty or new folder "
+                          "(pass --force to write into it anyway)")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(target, f"cannot create the folder ({e.strerror or e})") from None
+    root = module.make_fixture(target, seed=args.seed)
     print(f"{args.name}: fixture written to {root}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="posebank", description=__doc__)
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p = argparse.ArgumentParser(prog="posebank", description=__doc__.split("\n")[0])
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, the dependencies' included")
+    p.add_argument("--version", action="version", version=f"posebank {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("datasets", help="list registered datasets with their status")
-    s.add_argument("--params", default="params.yaml")
-    s.add_argument("--cache-dir", default="data/cache")
+    s.add_argument("--params", help="params file (default: ./params.yaml when present)")
     s.set_defaults(func=cmd_datasets)
 
-    s = sub.add_parser("convert", help="convert a raw dataset tree into a cache file")
+    s = sub.add_parser("params", help="check a params file whole (every section, every dataset entry)")
+    s.add_argument("--params", default="params.yaml")
+    s.set_defaults(func=cmd_params)
+
+    s = sub.add_parser("convert", help="convert a raw dataset tree into a cache file (all stages, without DVC)")
     s.add_argument("name")
     s.add_argument("--raw", help="raw dataset folder (default: datasets.NAME.raw in params)")
     s.add_argument("--out", required=True, help="cache file to write (.h5)")
-    s.add_argument("--params", default="params.yaml", help="params file (dataset and crop settings)")
+    s.add_argument("--params", help="params file (default: params.yaml when present)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_convert)
 
-    s = sub.add_parser("stage", help="run one pipeline stage for one dataset (what dvc.yaml calls)")
-    s.add_argument("stage", choices=["convert", "frames", "detect", "segment", "crop"])
+    s = sub.add_parser("stage", help="run one pipeline stage for one dataset (as stages/STAGE.py does)")
+    s.add_argument("stage", choices=STAGES)
     s.add_argument("name")
     s.add_argument("--params", default="params.yaml")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -181,22 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 
-    s = sub.add_parser("validate", help="check a cache with the Great Expectations suites in expectations/")
+    s = sub.add_parser("validate", help="check a cache with the Great Expectations suites")
     s.add_argument("name")
     s.add_argument("--cache", help="cache file (default: pipeline.cache/NAME.h5)")
-    s.add_argument("--params", default="params.yaml")
-    s.add_argument("--report", help="JSON report (default: reports/validation/NAME.json)")
-    s.add_argument("--data-docs", default="reports/data_docs")
+    s.add_argument("--params", help="params file (default: ./params.yaml when present)")
+    s.add_argument("--report", help="JSON report (default: pipeline.reports/validation/NAME.json)")
+    s.add_argument("--data-docs", help="Data Docs folder (default: pipeline.reports/data_docs)")
     s.add_argument("--no-docs", action="store_true")
-    s.add_argument("--gx-root", default="expectations")
+    s.add_argument("--gx-root", help="GX project folder (default: pipeline.expectations)")
     s.add_argument("--contact", help="also draw the contact sheet into this folder (e.g. reports/contact)")
     s.set_defaults(func=cmd_validate)
 
     s = sub.add_parser("show", help="draw a contact sheet of a cache: random crops per split with skeleton, box, mask")
     s.add_argument("name")
-    s.add_argument("--cache", help="cache file (default: CACHE_DIR/NAME.h5)")
-    s.add_argument("--cache-dir", default="data/cache")
-    s.add_argument("--out", help="PNG to write (default: reports/contact/NAME.png)")
+    s.add_argument("--cache", help="cache file (default: pipeline.cache/NAME.h5)")
+    s.add_argument("--params", help="params file (default: ./params.yaml when present)")
+    s.add_argument("--out", help="PNG to write (default: pipeline.reports/contact/NAME.png)")
     s.add_argument("--per-split", type=int, default=8)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--tile", type=int, default=192)
@@ -206,23 +249,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("name")
     s.add_argument("dir")
     s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     s.set_defaults(func=cmd_fixture)
     return p
 
 
 def main(argv=None) -> int:
-    from posebank.datasets.base import DatasetError
-    from posebank.store import CacheFormatError
-
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except (DatasetError, CacheFormatError, KeyError, ValueError, FileNotFoundError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"error: {msg}", file=sys.stderr)
-        return 2
+    if args.command == "convert":
+        args.params_given = args.params is not None
+        args.params = args.params or "params.yaml"
+    setup_logging(args.verbose)
+    return run_guarded(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ from posebank.cli import main
 
 
 def test_datasets_lists_h36m_implemented(capsys, tmp_path):
-    assert main(["datasets", "--params", str(tmp_path / "none.yaml")]) == 0
+    (tmp_path / "empty.yaml").write_text("")
+    assert main(["datasets", "--params", str(tmp_path / "empty.yaml")]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
     for name in ("h36m", "tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal"):
@@ -35,12 +36,13 @@ def test_fixture_convert_info_through_the_console_script(tmp_path):
 
 
 def test_errors_are_one_clear_line(tmp_path, capsys):
+    (tmp_path / "empty.yaml").write_text("")
     assert main(["convert", "h36m", "--raw", str(tmp_path / "nope"), "--out", str(tmp_path / "o.h5"),
-                 "--params", str(tmp_path / "none.yaml")]) == 2
+                 "--params", str(tmp_path / "empty.yaml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: h36m: raw dataset not found at") and err.count("\n") == 1
     assert main(["convert", "nosuch", "--raw", str(tmp_path), "--out", str(tmp_path / "o.h5")]) == 2
-    assert "unknown dataset 'nosuch'" in capsys.readouterr().err
+    assert "dataset 'nosuch': unknown; implemented: h36m" in capsys.readouterr().err
     (tmp_path / "bad.h5").write_bytes(b"nope")
     assert main(["info", str(tmp_path / "bad.h5")]) == 2
     assert "not an HDF5 file" in capsys.readouterr().err

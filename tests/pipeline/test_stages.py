@@ -1,50 +1,39 @@
-"""The pipeline stages (frames -> detect -> segment -> crop) on the H36M fixture: resumption, masks, models."""
+"""The pipeline stages (convert -> frames -> detect -> segment -> crop) on the H36M fixture: the staged run equals
+the one-call converter, reruns do nothing, stale inputs are refused, masks and models end to end."""
 
-import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 import yaml
 
-from conftest import H36M_SMALL_PARAMS
+from conftest import REPO
+from posebank.core.errors import StageError
+from posebank.core.store import Cache
+from posebank.core.tables import Table
 from posebank.imaging.masks import decode as decode_mask
-from posebank.pipeline import STAGES, Layout, read_records, run_stage
-from posebank.store import Cache
-from posebank.tables import Table
-
-
-def params_for(raw, tmp, **over):
-    p = {"datasets": {"h36m": {"raw": str(raw), **H36M_SMALL_PARAMS}},
-         "pipeline": {"shard_frames": 4, "interim": str(tmp / "interim"), "cache": str(tmp / "cache")},
-         "segment": {"backend": "none"}}
-    for k, v in over.items():
-        p[k] = v
-    return p
-
-
-def run_all_stages(params):
-    for stage in STAGES:
-        result = run_stage(stage, "h36m", params, progress=False)
-    return result
+from posebank.pipeline.records import read_records
+from posebank.pipeline.run import run_stage
+from staging import layout_of, params_for, run_all_stages
 
 
 def test_stages_match_the_one_call_converter(h36m_raw, h36m_cache, tmp_path):
     params = params_for(h36m_raw, tmp_path)
     counts = run_all_stages(params)
-    layout = Layout.from_params("h36m", params)
+    layout = layout_of(params)
     records = read_records(layout.records)
     assert len(records.instances) == counts["train"] + counts["test"]
+    assert records.attrs["expected_splits"] == ["train", "test"]
     n_shards = len(list((layout.interim / "frames").glob("shard-*.h5")))
     assert n_shards == -(-len(records.frames) // 4)
     with Table(layout.shard("detect", 0)) as t:
         assert set(t.column("box_source")) == {0}  # projected boxes
     # the staged pipeline and `convert` build the same cache (convert uses 256-frame shards: sharding is invisible)
     assert layout.cache.read_bytes() == h36m_cache.read_bytes()
+    with Cache(layout.cache) as c:
+        assert c.attrs["expected_splits"] == '["train", "test"]'
     # a rerun finds every shard done and rebuilds the same bytes
     before = {p: p.stat().st_mtime_ns for p in layout.interim.rglob("shard-*.h5")}
     run_all_stages(params)
@@ -52,35 +41,56 @@ def test_stages_match_the_one_call_converter(h36m_raw, h36m_cache, tmp_path):
     assert layout.cache.read_bytes() == h36m_cache.read_bytes()
 
 
-def test_killed_crop_stage_resumes_to_identical_bytes(h36m_raw, h36m_cache, tmp_path):
-    params = params_for(h36m_raw, tmp_path, pipeline={"shard_frames": 2, "interim": str(tmp_path / "interim"),
-                                                      "cache": str(tmp_path / "cache")})
-    for stage in STAGES[:-1]:
-        run_stage(stage, "h36m", params, progress=False)
+def test_stale_shards_are_refused_not_half_used(h36m_raw, tmp_path):
+    """frames rebuilt with another shard size while detect was not rerun: segment refuses, naming the shards."""
+    params = params_for(h36m_raw, tmp_path, shard_frames=4)
+    run_all_stages(params)
+    params["pipeline"]["shard_frames"] = 3
+    run_stage("frames", "h36m", params)
+    with pytest.raises(StageError, match=r"detect shards are missing or stale.*rerun the detect stage") as e:
+        run_stage("segment", "h36m", params)
+    assert "boxes" in str(e.value)
+    # through the entry script: exit 2, one line
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
-    layout = Layout.from_params("h36m", params)
-    n_shards = len(list((layout.interim / "frames").glob("shard-*.h5")))
-    cmd = [sys.executable, "-m", "posebank.cli", "stage", "crop", "h36m", "--params", "params.yaml", "-q"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True)
-    crops = layout.interim / "crops"
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list(crops.glob("shard-*.h5"))) < 3:
-        time.sleep(0.01)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    done_at_kill = len(list(crops.glob("shard-*.h5")))
-    assert 3 <= done_at_kill < n_shards, (done_at_kill, n_shards)
-    assert not layout.cache.exists()
-    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert f"{done_at_kill} of {n_shards} shards already done, resuming" in r.stderr
-    assert layout.cache.read_bytes() == h36m_cache.read_bytes()
+    r = subprocess.run([sys.executable, str(REPO / "stages" / "crop.py"), "h36m", "-q"], cwd=tmp_path,
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    # after detect and segment are rerun, crop goes through and matches a build made at that shard size
+    for stage in ("detect", "segment", "crop"):
+        run_stage(stage, "h36m", params)
+    fresh = params_for(h36m_raw, tmp_path / "fresh", shard_frames=3)
+    run_all_stages(fresh)
+    assert layout_of(params).cache.read_bytes() == layout_of(fresh).cache.read_bytes()
+
+
+def test_changed_parameters_rebuild_the_shards(h36m_raw, tmp_path):
+    params = params_for(h36m_raw, tmp_path)
+    run_all_stages(params)
+    layout = layout_of(params)
+    before = layout.shard("crop", 0).read_bytes()
+    params["crop"] = {"target_box_px": 128.0}
+    run_stage("crop", "h36m", params)
+    with Cache(layout.cache) as c:
+        assert max(c[i].image_size[0] for i in range(len(c))) <= 192
+    assert layout.shard("crop", 0).read_bytes() != before
+
+
+@pytest.mark.parametrize("stage", ["frames", "detect", "segment", "crop"])
+def test_stage_before_its_inputs_is_a_clear_error(h36m_raw, tmp_path, stage):
+    params = params_for(h36m_raw, tmp_path)
+    with pytest.raises(StageError, match="convert"):
+        run_stage(stage, "h36m", params)
+    run_stage("convert", "h36m", params)
+    if stage != "frames":
+        with pytest.raises(StageError, match="frames shards are missing"):
+            run_stage(stage, "h36m", params)
 
 
 def test_grabcut_masks_cover_the_person(h36m_raw, tmp_path):
     params = params_for(h36m_raw, tmp_path, segment={"backend": "grabcut"})
     run_all_stages(params)
-    with Cache(Layout.from_params("h36m", params).cache) as cache:
+    with Cache(layout_of(params).cache) as cache:
         inside, checked = [], 0
         for i in range(0, len(cache), 3):
             ex = cache[i]
@@ -99,7 +109,7 @@ def test_grabcut_masks_cover_the_person(h36m_raw, tmp_path):
 def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
     import torchvision
 
-    from test_segment import tiny_sam
+    from tiny_models import tiny_sam
 
     torch.manual_seed(0)
     sam_path, det_path = tmp_path / "sam_tiny.pth", tmp_path / "det_tiny.pth"
@@ -115,7 +125,7 @@ def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
     params["datasets"]["h36m"]["test_subjects"] = [9]
     params["datasets"]["h36m"]["train_frame_step"] = 35  # a handful of frames: SAM on a CPU
     counts = run_all_stages(params)
-    layout = Layout.from_params("h36m", params)
+    layout = layout_of(params)
     with Table(layout.shard("detect", 0)) as t:
         assert len(t.blobs("detections")) == len(t.column("frame_id"))
         dets = [np.frombuffer(b, np.float32).reshape(-1, 5) for b in t.blobs("detections")]
@@ -132,10 +142,3 @@ def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
             assert m.shape == (h, w)
             n += 1
     assert n > 0
-
-
-@pytest.mark.parametrize("stage", ["detect", "segment", "crop"])
-def test_stage_before_its_inputs_is_a_clear_error(h36m_raw, tmp_path, stage):
-    params = params_for(h36m_raw, tmp_path)
-    with pytest.raises((FileNotFoundError, OSError)):
-        run_stage(stage, "h36m", params, progress=False)

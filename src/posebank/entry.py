@@ -1,0 +1,113 @@
+"""The one prologue of every stage entry script and of the ``posebank`` command: arguments, params.yaml checked
+whole before any work, quiet logging, and one exit path for errors.
+
+A :class:`~posebank.core.errors.PosebankError` (a user or data error) ends as one line on stderr,
+``error: <file or key>: <problem>``, with its exit status (2; 1 for a failed validation); anything else is a
+programming error and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from posebank import __version__
+from posebank.core.errors import PosebankError
+from posebank.core.settings import Params, check_dataset_params, check_params, load_params
+
+log = logging.getLogger("posebank")
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """posebank's own INFO lines; the dependencies' (great_expectations, dvc, ...) only from WARNING, or
+    everything at DEBUG with ``-v``."""
+    root = logging.getLogger()
+    if not any(getattr(h, "_posebank", False) for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler._posebank = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("posebank").setLevel(logging.DEBUG if verbose else logging.INFO)
+
+
+def run_guarded(func: Callable[[], int | None]) -> int:
+    """Run ``func``; a PosebankError becomes ``error: ...`` and its exit status; a closed stdout (``| head``)
+    ends quietly."""
+    try:
+        return int(func() or 0)
+    except PosebankError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except BrokenPipeError:
+        # the reader went away (e.g. `posebank info ... | head`): stop writing, no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+
+
+@dataclasses.dataclass
+class StageContext:
+    """What a stage's ``run`` gets: the dataset, the checked params and the dataset's converter settings."""
+
+    dataset: str
+    params: Params
+    progress: bool = True
+    dataset_params: dict | None = None  # checked against the module's DEFAULT_PARAMS (stages that use it)
+
+    @property
+    def entry(self) -> dict:
+        return self.params.dataset_entry(self.dataset)
+
+    @property
+    def raw(self) -> Path | None:
+        raw = self.entry.get("raw")
+        return None if raw is None else Path(raw)
+
+
+def load_checked(params_path, dataset: str | None = None, with_module: bool = False) -> tuple[Params, dict | None]:
+    """params.yaml read and checked whole; with ``with_module`` also the dataset's own entry against its module."""
+    from posebank import datasets
+
+    params = check_params(load_params(params_path), source=str(params_path), known_datasets=datasets.names())
+    dataset_params = None
+    if dataset is not None:
+        if dataset not in datasets.names():
+            datasets.get(dataset)  # raises the UsageError naming the registered datasets
+        entry = params.dataset_entry(dataset)
+        if with_module:
+            module = datasets.get(dataset)
+            try:
+                dataset_params = check_dataset_params(dataset, entry, module.DEFAULT_PARAMS)
+            except PosebankError as e:
+                raise type(e)(f"{params_path}: {e.where}", e.problem) from None
+    return params, dataset_params
+
+
+def stage_main(stage: str, run: Callable[[StageContext], object], argv=None, with_module: bool = False) -> int:
+    """``stages/<stage>.py DATASET [--params params.yaml] [-q] [-v]``: check params.yaml, run the stage."""
+    parser = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=f"posebank's {stage} stage")
+    parser.add_argument("dataset")
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, dependencies included")
+    parser.add_argument("--version", action="version", version=f"posebank {__version__}")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+
+    def go():
+        params, dataset_params = load_checked(args.params, args.dataset, with_module)
+        result = run(StageContext(args.dataset, params, not args.quiet, dataset_params))
+        if isinstance(result, dict):
+            log.info("%s %s: %s", stage, args.dataset, ", ".join(f"{k} {v}" for k, v in sorted(result.items())))
+        return 0
+
+    return run_guarded(go)

@@ -1,0 +1,14 @@
+"""The pipeline's stages for one dataset, one module each, as dvc.yaml runs them (``stages/<stage>.py DATASET``):
+
+    convert   raw tree -> records.h5            every selected person instance (camera, joints, split, ...)
+    frames    records -> frames/shard-*.h5      the selected frames as JPEG, with the dataset's own masks
+    detect    frames  -> boxes/shard-*.h5       person boxes (projected, hog, torchvision) matched to the people
+    segment   frames + boxes -> masks/shard-*.h5   a person mask per instance (dataset's own, SAM or GrabCut)
+    crop      all of it -> crops/shard-*.h5, then <cache>/<dataset>.h5
+    validate  the cache -> reports/validation/<dataset>.json (Great Expectations), contact sheet
+
+``records`` is the format of records.h5, ``shards`` the shard machinery (digest chain, resumption, shard
+formats), ``layout`` where each product lives, ``run`` all stages in one call (``posebank convert``).
+"""
+
+STAGES = ("convert", "frames", "detect", "segment", "crop", "validate")

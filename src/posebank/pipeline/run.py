@@ -1,0 +1,72 @@
+"""All stages in one call, without DVC (``posebank convert``): the intermediate products go to a temporary
+folder beside the output, which is removed afterwards (and by the next run when this one is killed)."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from posebank import datasets
+from posebank.core.atomic import prepare_output, temp_dir
+from posebank.core.errors import CacheFormatError, OutputError, UsageError
+from posebank.core.settings import check_dataset_params, check_params
+from posebank.core.store import Cache
+from posebank.entry import StageContext
+from posebank.pipeline import STAGES, crop, detect, frames, segment
+from posebank.pipeline import convert as convert_stage
+from posebank.pipeline.layout import Layout
+
+
+def check_output(out) -> Path:
+    """``out`` may be written: not a directory, in a writable folder, and not a file other than a posebank cache."""
+    out = prepare_output(out)
+    if out.exists():
+        try:
+            Cache(out).close()
+        except CacheFormatError:
+            raise OutputError(out, "exists and is not a posebank cache; refusing to overwrite it") from None
+    return out
+
+
+def run_all(ctx: StageContext, layout: Layout) -> dict:
+    convert_stage.run(ctx, layout)
+    for stage in (frames, detect, segment):
+        stage.run(ctx, layout)
+    return crop.run(ctx, layout)
+
+
+def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params: dict | None = None,
+            progress: bool = True, detect_params: dict | None = None, segment_params: dict | None = None,
+            frames_params: dict | None = None, shard_frames: int | None = None, params: dict | None = None) -> dict:
+    """Check the raw layout, select instances, extract frames, box, segment and crop them, and write ``out``
+    atomically. Returns counts per split. ``params`` is a whole params.yaml mapping (its other arguments override
+    its sections); without ``segment_params`` (or a ``segment:`` section) no masks are computed (datasets that
+    ship masks keep theirs)."""
+    p = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (params or {}).items()}
+    p["datasets"] = {name: {**dict((p.get("datasets") or {}).get(name) or {}), **dict(dataset_params or {}),
+                            "raw": str(raw)}}
+    for key, value in (("crop", crop_params), ("frames", frames_params), ("detect", detect_params),
+                       ("segment", segment_params)):
+        if value is not None:
+            p[key] = value
+    p.setdefault("segment", {"backend": "none"})
+    if shard_frames is not None:
+        p["pipeline"] = {**(p.get("pipeline") or {}), "shard_frames": shard_frames}
+    checked = check_params(p, source="params", known_datasets=datasets.names())
+    module = datasets.get(name)
+    ds = check_dataset_params(name, checked.dataset_entry(name), module.DEFAULT_PARAMS)
+    out = check_output(out)
+    with temp_dir(beside=out) as tmp:
+        ctx = StageContext(name, checked, progress, ds)
+        return run_all(ctx, Layout(name, tmp, out))
+
+
+def run_stage(stage: str, dataset: str, params: dict, progress: bool = False):
+    """One stage of one dataset with the settings of a params.yaml mapping (what ``stages/<stage>.py`` does,
+    without the command line): the params are checked whole first."""
+    if stage not in STAGES:
+        raise UsageError(f"stage {stage!r}", f"unknown; stages: {', '.join(STAGES)}")
+    checked = check_params(params, source="params", known_datasets=datasets.names())
+    module = datasets.get(dataset)
+    ds = check_dataset_params(dataset, checked.dataset_entry(dataset), module.DEFAULT_PARAMS)
+    return importlib.import_module(f"posebank.pipeline.{stage}").run(StageContext(dataset, checked, progress, ds))

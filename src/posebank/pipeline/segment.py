@@ -1,0 +1,60 @@
+"""segment@<dataset>: frames + boxes -> masks/shard-*.h5, a person mask per instance: the dataset's own where
+it has them, else the configured backend (SAM, GrabCut; ``none``: no masks). GrabCut is seeded per box, so a
+resumed run gives the same masks as an uninterrupted one."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from posebank.core.tables import write_table
+from posebank.entry import StageContext, stage_main
+from posebank.imaging.jpeg import decode_jpeg
+from posebank.imaging.masks import encode as encode_mask
+from posebank.pipeline.layout import Layout
+from posebank.pipeline.shards import MASK_METHODS, begin, read_box_shard, read_frame_shard, run_sharded
+
+
+def run(ctx: StageContext, layout: Layout | None = None) -> None:
+    from posebank.vision.segment import make_segmenter
+
+    layout, records, chain = begin(ctx, layout)
+    sp = ctx.params.segment
+    by_frame = records.instances_by_frame()
+    segmenter = None
+
+    def work(k: int, digest: str) -> None:
+        nonlocal segmenter
+        fs = read_frame_shard(layout.shard("frames", k))
+        boxes = read_box_shard(layout.shard("detect", k))
+        rows, masks, methods = [], [], []
+        for fid in fs.frame_ids:
+            insts = [i for i in by_frame[fid] if i in boxes]
+            todo = [i for i in insts if not fs.dataset_masks.get(i)] if sp.backend != "none" else []
+            found = {}
+            if todo and fs.images.get(fid):
+                if segmenter is None:
+                    segmenter = make_segmenter(sp)
+                image = decode_jpeg(fs.images[fid])
+                points = [records.instances[i].camera.project(records.instances[i].world_coords) for i in todo]
+                for i, m in zip(todo, segmenter.segment(image, np.array([boxes[i][0] for i in todo]), points)):
+                    found[i] = encode_mask(m)
+            for i in insts:
+                rows.append(i)
+                if fs.dataset_masks.get(i):
+                    masks.append(fs.dataset_masks[i])
+                    methods.append(MASK_METHODS.index("dataset"))
+                elif i in found:
+                    masks.append(found[i])
+                    methods.append(MASK_METHODS.index(sp.backend))
+                else:
+                    masks.append(b"")
+                    methods.append(MASK_METHODS.index("none"))
+        write_table(layout.shard("segment", k), {"inst_row": np.array(rows, np.int64),
+                                                 "method": np.array(methods, np.uint8)},
+                    {"mask": masks}, {"digest": digest})
+
+    run_sharded("segment", layout, chain, work, ctx.progress)
+
+
+def main(argv=None) -> int:
+    return stage_main("segment", run, argv)

@@ -1,0 +1,156 @@
+"""The shard machinery of the image stages (frames, detect, segment, crop) and their shard formats.
+
+Work is cut into shards of ``pipeline.shard_frames`` frames. Every shard file is written atomically and carries
+the digest of what it was built from, in a chain: a frames shard's digest covers records.h5, the frames settings
+and the shard's range; a detect shard's covers its frames shard's digest and the detect settings; and so on. So
+
+* a rerun after an interruption skips the shards whose digest is current and rebuilds the rest;
+* a stage refuses to run (naming the shards) when a shard it reads is missing or stale, e.g. the frames were
+  rebuilt with another ``shard_frames`` but detect was not rerun: never a partial result with exit status 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from posebank.core.atomic import remove_stale_temps
+from posebank.core.errors import StageError
+from posebank.core.settings import Params
+from posebank.core.tables import Table, file_digest, is_complete
+from posebank.pipeline.layout import Layout
+from posebank.pipeline.records import read_records
+
+log = logging.getLogger(__name__)
+SHARDED = ("frames", "detect", "segment", "crop")
+# what each sharded stage reads of the stages before it
+UPSTREAM = {"frames": (), "detect": ("frames",), "segment": ("frames", "detect"),
+            "crop": ("frames", "detect", "segment")}
+BOX_SOURCES = ("projected", "detection", "dataset", "hull", "dropped")
+MASK_METHODS = ("none", "dataset", "grabcut", "sam")
+
+
+def shard_ranges(n_frames: int, shard_frames: int) -> list[range]:
+    return [range(a, min(a + shard_frames, n_frames)) for a in range(0, n_frames, shard_frames)] or [range(0, 0)]
+
+
+def _h(*parts) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class DigestChain:
+    """The digest every shard of every sharded stage must carry, given records.h5 and the params."""
+
+    def __init__(self, layout: Layout, params: Params, n_frames: int):
+        if not layout.records.is_file():
+            raise StageError(layout.records, "missing: run the convert stage first "
+                             f"(dvc repro convert@{layout.dataset})")
+        self.records = file_digest(layout.records)
+        self.params = params
+        self.ranges = shard_ranges(n_frames, params.pipeline.shard_frames)
+        self._cache: dict[tuple[str, int], str] = {}
+
+    @property
+    def n_shards(self) -> int:
+        return len(self.ranges)
+
+    def settings(self, stage: str):
+        return dataclasses.asdict(getattr(self.params, stage))
+
+    def digest(self, stage: str, k: int) -> str:
+        key = (stage, k)
+        if key not in self._cache:
+            r = self.ranges[k]
+            own = [stage, self.settings(stage)]
+            if stage == "frames":
+                value = _h(self.records, r.start, r.stop, own)
+            else:
+                value = _h([self.digest(u, k) for u in UPSTREAM[stage]], own)
+            self._cache[key] = value
+        return self._cache[key]
+
+
+def check_upstream(stage: str, layout: Layout, chain: DigestChain) -> None:
+    """StageError naming the shards of earlier stages that are missing or built from other inputs."""
+    for upstream in UPSTREAM[stage]:
+        bad = [k for k in range(chain.n_shards) if not is_complete(layout.shard(upstream, k),
+                                                                   chain.digest(upstream, k))]
+        if bad:
+            shown = ", ".join(str(k) for k in bad[:8]) + (f" (and {len(bad) - 8} more)" if len(bad) > 8 else "")
+            raise StageError(layout.shard_folder(upstream),
+                             f"{len(bad)} of {chain.n_shards} {upstream} shards are missing or stale (built from "
+                             f"other inputs or parameters): shards {shown}; rerun the {upstream} stage first "
+                             f"(dvc repro {upstream}@{layout.dataset})")
+
+
+def prune(folder: Path, n: int) -> None:
+    """Remove shard files a previous, larger run left beyond the current count."""
+    if folder.is_dir():
+        for p in folder.glob("shard-*.h5"):
+            if int(p.stem.split("-")[1]) >= n:
+                p.unlink()
+
+
+def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[int, str], None],
+                progress: bool) -> None:
+    """Run ``work(k, digest)`` for every shard of ``stage`` that is not complete with its current digest."""
+    check_upstream(stage, layout, chain)
+    folder = layout.shard_folder(stage)
+    remove_stale_temps(folder)
+    prune(folder, chain.n_shards)
+    todo = [k for k in range(chain.n_shards) if not is_complete(layout.shard(stage, k), chain.digest(stage, k))]
+    if len(todo) < chain.n_shards:
+        log.info("%s %s: %d of %d shards already done, resuming", stage, layout.dataset, chain.n_shards - len(todo),
+                 chain.n_shards)
+    for k in tqdm(todo, desc=f"{stage} {layout.dataset}", unit="shard", disable=not progress):
+        work(k, chain.digest(stage, k))
+
+
+def begin(ctx, layout: Layout | None):
+    """The common start of the sharded stages: the layout (from params unless given), records.h5 and the digest
+    chain."""
+    layout = layout or Layout.from_params(ctx.dataset, ctx.params.pipeline)
+    records = read_records(layout.records)
+    return layout, records, DigestChain(layout, ctx.params, len(records.frames))
+
+
+# ------------------------------------------------------------------------------------------- shard formats
+@dataclasses.dataclass
+class FrameShard:
+    frame_ids: list[int]
+    images: dict[int, bytes]
+    problems: dict[int, str]
+    sizes: dict[int, tuple[int, int]]  # (height, width) per frame
+    dataset_masks: dict[int, bytes]  # by instance row
+    visibility: dict[int, np.ndarray]  # by instance row (255 = unknown)
+
+
+def read_frame_shard(path) -> FrameShard:
+    with Table(path) as t:
+        fids = [int(f) for f in t.column("frame_id")]
+        images = dict(zip(fids, t.blobs("image")))
+        sizes = {f: (int(h), int(w)) for f, (h, w) in zip(fids, t.column("size"))}
+        problems = {f: p.decode() for f, p in zip(fids, t.blobs("problem")) if p}
+        rows = [int(r) for r in t.column("inst_row")]
+        masks = dict(zip(rows, t.blobs("inst_mask")))
+        vis = dict(zip(rows, t.column("inst_visibility")))
+    return FrameShard(fids, images, problems, sizes, masks, vis)
+
+
+def read_box_shard(path) -> dict[int, tuple[np.ndarray, str]]:
+    with Table(path) as t:
+        return {int(r): (b, BOX_SOURCES[s]) for r, b, s in zip(t.column("inst_row"), t.column("box"),
+                                                               t.column("box_source"))}
+
+
+def read_mask_shard(path) -> dict[int, bytes]:
+    with Table(path) as t:
+        return dict(zip((int(r) for r in t.column("inst_row")), t.blobs("mask")))

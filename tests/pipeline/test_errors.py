@@ -1,0 +1,219 @@
+"""Every user or data error ends as one line, `error: <file or key>: <problem>`, exit status 2, no traceback,
+and nothing half-written; the CLI's safety rails (fixture into a non-empty folder, --out over a foreign file)."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import H36M_SMALL_PARAMS, REPO
+from posebank.core.camera import Camera
+from posebank.core.skeleton import JointInfo
+from posebank.core.store import CacheWriter, Example
+
+POSEBANK = [sys.executable, "-m", "posebank.cli"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([*map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=600)
+
+
+def assert_one_error(r, *needles):
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert len(errors) == 1, r.stderr
+    for n in needles:
+        assert str(n) in errors[0], (n, errors[0])
+    return errors[0]
+
+
+def write_params(path: Path, data) -> Path:
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data))
+    return path
+
+
+@pytest.fixture
+def workspace(h36m_raw, tmp_path):
+    """A folder with a valid params.yaml for the small H36M fixture."""
+    params = {"datasets": {"h36m": {"raw": str(h36m_raw), "family": "h36m", **H36M_SMALL_PARAMS}},
+              "pipeline": {"interim": str(tmp_path / "interim"), "cache": str(tmp_path / "cache")},
+              "segment": {"backend": "none"}}
+    write_params(tmp_path / "params.yaml", params)
+    return tmp_path, params
+
+
+def stage(name, cwd, *extra):
+    return run(sys.executable, REPO / "stages" / f"{name}.py", "h36m", "-q", *extra, cwd=cwd)
+
+
+# ------------------------------------------------------------------------------------------- params
+def test_malformed_yaml(workspace):
+    tmp, _ = workspace
+    write_params(tmp / "params.yaml", "crop:\n  jpeg_quality: [95\n")
+    assert_one_error(stage("convert", tmp), "params.yaml", "malformed YAML", "line")
+
+
+def test_missing_params_file_is_an_error_not_silence(workspace):
+    tmp, _ = workspace
+    assert_one_error(stage("convert", tmp, "--params", "nope.yaml"), "nope.yaml", "not found")
+    r = run(*POSEBANK, "convert", "h36m", "--raw", tmp, "--out", tmp / "o.h5", "--params", tmp / "nope.yaml")
+    assert_one_error(r, "nope.yaml", "not found")
+
+
+@pytest.mark.parametrize(("section", "value", "key"), [
+    ("crop", {"jpeg_quality": "high"}, "crop.jpeg_quality"),
+    ("crop", {"interpolation": "bogus"}, "crop.interpolation"),
+    ("pipeline", {"shard_frames": 0}, "pipeline.shard_frames"),
+    ("detect", {"treshold": 0.3}, "detect.treshold"),
+    ("segment", {"backend": "sam"}, "segment.checkpoint"),
+])
+def test_every_stage_checks_the_whole_params_file_first(workspace, section, value, key):
+    """A bad crop setting fails convert at once, before any work (nothing is written)."""
+    tmp, params = workspace
+    params[section] = {**params.get(section, {}), **value}
+    write_params(tmp / "params.yaml", params)
+    for name in ("convert", "frames", "validate"):
+        assert_one_error(stage(name, tmp), key)
+    assert not (tmp / "interim").exists()
+
+
+def test_allowed_values_are_named(workspace):
+    tmp, params = workspace
+    params["crop"] = {"interpolation": "bogus"}
+    write_params(tmp / "params.yaml", params)
+    line = assert_one_error(stage("crop", tmp))
+    assert "'cubic', 'linear', 'nearest'" in line
+
+
+@pytest.mark.parametrize(("entry", "key"), [
+    ({"train_frame_step": "five"}, "datasets.h36m.train_frame_step"),
+    ({"correct_s9": 1}, "datasets.h36m.correct_s9"),
+    ({"framestep": 5}, "datasets.h36m.framestep"),
+])
+def test_dataset_params_are_checked(workspace, entry, key):
+    tmp, params = workspace
+    params["datasets"]["h36m"].update(entry)
+    write_params(tmp / "params.yaml", params)
+    assert_one_error(stage("convert", tmp), key)
+    assert_one_error(run(*POSEBANK, "params", "--params", tmp / "params.yaml"), key)
+
+
+def test_unknown_dataset_and_section(workspace):
+    tmp, params = workspace
+    assert_one_error(run(sys.executable, REPO / "stages" / "convert.py", "nosuch", cwd=tmp), "nosuch", "h36m")
+    params["cropping"] = {}
+    write_params(tmp / "params.yaml", params)
+    assert_one_error(stage("convert", tmp), "cropping", "unknown section")
+
+
+def test_the_repository_params_file_is_valid():
+    r = run(*POSEBANK, "params", "--params", REPO / "params.yaml")
+    assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------------------------------------- outputs
+def test_out_is_checked_before_any_work(h36m_raw, tmp_path):
+    (tmp_path / "adir").mkdir()
+    for out, needle in ((tmp_path / "adir", "is a directory"), ("", "output file name"),
+                        (Path("/proc/posebank-test.h5"), "not writable"),
+                        (Path("/proc/posebank-test/out.h5"), "cannot create")):
+        r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, cwd=tmp_path)
+        assert_one_error(r, needle)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+
+
+def test_out_refuses_to_overwrite_a_foreign_file(h36m_raw, tmp_path):
+    out = tmp_path / "notes.h5"
+    out.write_text("my notes")
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, cwd=tmp_path)
+    assert_one_error(r, "notes.h5", "not a posebank cache")
+    assert out.read_text() == "my notes"
+
+
+def test_leftovers_of_killed_runs_are_removed(h36m_raw, tmp_path):
+    out = tmp_path / "h36m.h5"
+    stale_file = tmp_path / ".h36m.h5.pid4194401.abc123.tmp"
+    stale_dir = tmp_path / ".h36m.h5.pid4194402.def456.tmpdir"
+    stale_file.write_bytes(b"half")
+    (stale_dir / "frames").mkdir(parents=True)
+    (stale_dir / "frames" / "shard-00000.h5").write_bytes(b"x" * 1000)
+    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, "--params", params, "-q")
+    assert r.returncode == 0, r.stderr
+    assert out.is_file() and not stale_file.exists() and not stale_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h36m.h5", "p.yaml"]
+
+
+# ------------------------------------------------------------------------------------------- raw data
+@pytest.mark.parametrize("damage", ["empty", "garbage", "truncated"])
+def test_damaged_video_is_one_line_or_a_quarantine_entry(h36m_raw, tmp_path, damage):
+    raw = tmp_path / "raw"
+    shutil.copytree(h36m_raw, raw)
+    video = sorted((raw / "S1" / "Videos").glob("*.mp4"))[0]
+    data = video.read_bytes()
+    video.write_bytes({"empty": b"", "garbage": bytes(range(256)) * 64, "truncated": data[:len(data) // 3]}[damage])
+    out = tmp_path / "o.h5"
+    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    r = run(*POSEBANK, "convert", "h36m", "--raw", raw, "--out", out, "--params", params, "-q")
+    assert "Traceback" not in r.stderr
+    if r.returncode == 2:
+        assert_one_error(r, video.name)
+        assert not out.exists()
+    else:  # the frames the video lacks are quarantined with a reason and counted in the log
+        assert r.returncode == 0, r.stderr
+        info = json.loads(run(*POSEBANK, "info", out, "--json").stdout)
+        assert any(video.name in q["path"] for q in info["quarantine"])
+        assert "left out" in r.stderr
+
+
+def test_broken_pipe_is_quiet(tmp_path):
+    path = tmp_path / "many.h5"
+    ji = JointInfo("pelv,head", "pelv-head")
+    cam = Camera(np.array([[500, 0, 64], [0, 500, 64], [0, 0, 1.0]]), np.eye(3), np.zeros(3))
+    with CacheWriter(path, "h36m", ji) as w:
+        w.add(Example(np.array([[0, 0, 3000], [0, -300, 3000]], np.float32), cam, np.array([10, 10, 50, 90.]),
+                      "train", image_size=(128, 128)))
+        for i in range(5000):
+            w.add_quarantine(f"S1/Videos/x.mp4#{i}", "frame beyond the end of the video")
+    proc = subprocess.Popen([*POSEBANK, "info", str(path), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_version():
+    from posebank import __version__
+
+    r = run(*POSEBANK, "--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"posebank {__version__}"
+    r = run(sys.executable, REPO / "stages" / "crop.py", "--version")
+    assert r.stdout.strip() == f"posebank {__version__}"
+
+
+def test_fixture_refuses_a_non_empty_folder(tmp_path):
+    target = tmp_path / "data" / "raw" / "h36m"
+    target.mkdir(parents=True)
+    (target / "S1").mkdir()
+    (target / "mine.txt").write_text("keep")
+    assert_one_error(run(*POSEBANK, "fixture", "h36m", target), str(target), "not empty", "--force")
+    assert sorted(p.name for p in target.iterdir()) == ["S1", "mine.txt"]
+    r = run(*POSEBANK, "fixture", "h36m", target, "--force")
+    assert r.returncode == 0, r.stderr
+    assert (target / "mine.txt").read_text() == "keep" and any(target.rglob("*.cdf"))
+    empty = tmp_path / "new"
+    assert run(*POSEBANK, "fixture", "h36m", empty).returncode == 0
+
+
+def test_info_of_a_file_that_is_not_a_cache(tmp_path):
+    (tmp_path / "bad.h5").write_bytes(b"nope")
+    assert_one_error(run(*POSEBANK, "info", tmp_path / "bad.h5"), "bad.h5", "not an HDF5 file")
+    assert_one_error(run(*POSEBANK, "info", tmp_path / "missing.h5"), "missing.h5")

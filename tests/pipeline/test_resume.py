@@ -1,0 +1,77 @@
+"""kill -9 of any image stage at a random shard, then a rerun: the cache is byte-identical to an uninterrupted
+build (GrabCut on, so segmentation's randomness is covered), and the killed run's temporary files are gone."""
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import REPO
+from posebank.pipeline.run import run_stage
+from staging import BUILD, layout_of, params_for
+
+SHARD_FRAMES = 2
+
+
+@pytest.fixture(scope="module")
+def reference(h36m_raw, tmp_path_factory):
+    """An uninterrupted build (every stage in one process, GrabCut masks), kept as the reference."""
+    tmp = tmp_path_factory.mktemp("reference")
+    params = params_for(h36m_raw, tmp, shard_frames=SHARD_FRAMES, segment={"backend": "grabcut"})
+    for stage in BUILD:
+        run_stage(stage, "h36m", params)
+    layout = layout_of(params)
+    return params, layout
+
+
+def _retarget(params, tmp):
+    p = yaml.safe_load(yaml.safe_dump(params))
+    p["pipeline"].update(interim=str(tmp / "interim"), cache=str(tmp / "cache"), reports=str(tmp / "reports"))
+    return p
+
+
+@pytest.mark.parametrize("stage", ["frames", "detect", "segment", "crop"])
+def test_kill_and_rerun_gives_the_uninterrupted_bytes(reference, tmp_path, stage):
+    ref_params, ref = reference
+    params = _retarget(ref_params, tmp_path)
+    layout = layout_of(params)
+    # the stages before `stage` as the reference built them; `stage` and the later ones not yet run
+    shutil.copytree(ref.interim, layout.interim)
+    for later in BUILD[BUILD.index(stage):]:
+        if later != "convert":
+            shutil.rmtree(layout.shard_folder(later), ignore_errors=True)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    n_shards = len(list(ref.shard_folder(stage).glob("shard-*.h5")))
+    assert n_shards >= 6
+    kill_after = random.Random(f"{stage}-7").randint(1, n_shards - 3)
+
+    cmd = [sys.executable, str(REPO / "stages" / f"{stage}.py"), "h36m", "-q"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    folder = layout.shard_folder(stage)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(folder.glob("shard-*.h5"))) < kill_after and proc.poll() is None:
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    done_at_kill = len(list(folder.glob("shard-*.h5")))
+    assert kill_after <= done_at_kill < n_shards, (done_at_kill, n_shards)
+    assert not layout.cache.exists()
+    # a leftover of a killed writer, as the kill can leave one mid-write
+    stale = folder / f".shard-{done_at_kill:05d}.h5.pid{4_194_400 + done_at_kill}.killed.tmp"
+    stale.write_bytes(b"partial")
+
+    r = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert f"{done_at_kill} of {n_shards} shards already done, resuming" in r.stderr
+    assert not stale.exists() and not [p for p in folder.iterdir() if p.name.startswith(".")]
+    for later in BUILD[BUILD.index(stage) + 1:]:
+        run_stage(later, "h36m", params)
+    for k in range(n_shards):
+        assert layout.shard(stage, k).read_bytes() == ref.shard(stage, k).read_bytes(), k
+    assert layout.cache.read_bytes() == ref.cache.read_bytes()
