@@ -44,6 +44,7 @@ import numpy as np  # noqa: E402
 
 from posebank.core.atomic import write_json  # noqa: E402
 from posebank.core.camera import Camera, look_at  # noqa: E402
+from posebank.core.jpeg import decode_jpeg, decode_jpeg_reduced, encode_jpeg  # noqa: E402
 from posebank.imaging.crop import (  # noqa: E402
     CropParams,
     choose_decode_factor,
@@ -53,7 +54,6 @@ from posebank.imaging.crop import (  # noqa: E402
     crop_scale,
     reproject_image,
 )
-from posebank.imaging.jpeg import decode_jpeg, decode_jpeg_reduced, encode_jpeg  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "crop.json"
 

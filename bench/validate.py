@@ -40,9 +40,9 @@ def write_cache(path: Path, n: int, seed: int = 0) -> float:
     import cv2
 
     from posebank.core.camera import Camera, look_at
+    from posebank.core.masks import encode
     from posebank.core.store import CacheWriter, Example
     from posebank.datasets import h36m
-    from posebank.imaging.masks import encode
 
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)

@@ -80,12 +80,10 @@ def cmd_params(args) -> int:
     """Check a params file whole: every section, and every dataset entry against its module."""
     from posebank import datasets
     from posebank.core.errors import PosebankError
-    from posebank.core.settings import check_dataset_params
-
     params, _ = load_checked(args.params)
     for name, entry in params.datasets.items():
         try:
-            check_dataset_params(name, entry, datasets.get(name).DEFAULT_PARAMS)
+            datasets.get(name).check_params(entry)
         except PosebankError as e:
             raise type(e)(f"{args.params}: {e.where}", e.problem) from None
     print(f"{args.params}: {len(params.datasets)} datasets and every section are valid")

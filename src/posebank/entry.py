@@ -18,7 +18,7 @@ from pathlib import Path
 
 from posebank import __version__
 from posebank.core.errors import PosebankError
-from posebank.core.settings import Params, check_dataset_params, check_params, load_params
+from posebank.core.settings import Params, check_params, load_params
 
 log = logging.getLogger("posebank")
 
@@ -86,7 +86,7 @@ def load_checked(params_path, dataset: str | None = None, with_module: bool = Fa
         if with_module:
             module = datasets.get(dataset)
             try:
-                dataset_params = check_dataset_params(dataset, entry, module.DEFAULT_PARAMS)
+                dataset_params = module.check_params(entry)
             except PosebankError as e:
                 raise type(e)(f"{params_path}: {e.where}", e.problem) from None
     return params, dataset_params

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from posebank.core.camera import Camera
+from posebank.core.jpeg import encode_jpeg
+from posebank.core.masks import decode as decode_mask
+from posebank.core.masks import encode as encode_mask
 from posebank.core.skeleton import JointInfo
 from posebank.core.store import Cache, CacheFormatError, CacheWriter, Example
-from posebank.imaging.jpeg import encode_jpeg
-from posebank.imaging.masks import decode as decode_mask
-from posebank.imaging.masks import encode as encode_mask
 
 JI = JointInfo("pelv,lhip,rhip,neck", "neck-pelv-rhip")
 

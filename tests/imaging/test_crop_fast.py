@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from posebank.core.camera import Camera, look_at
+from posebank.core.jpeg import decode_jpeg, decode_jpeg_reduced, encode_jpeg
 from posebank.imaging.crop import (
     CropParams,
     choose_decode_factor,
@@ -16,7 +17,6 @@ from posebank.imaging.crop import (
     crop_person_from_jpeg,
     crop_scale,
 )
-from posebank.imaging.jpeg import decode_jpeg, decode_jpeg_reduced, encode_jpeg
 
 REPO = Path(__file__).resolve().parents[2]
 

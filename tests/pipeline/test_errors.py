@@ -96,6 +96,8 @@ def test_allowed_values_are_named(workspace):
     ({"train_frame_step": "five"}, "datasets.h36m.train_frame_step"),
     ({"correct_s9": 1}, "datasets.h36m.correct_s9"),
     ({"framestep": 5}, "datasets.h36m.framestep"),
+    ({"train_subjects": [1, 12]}, "datasets.h36m.train_subjects"),
+    ({"cameras": ["54138969", "1"]}, "datasets.h36m.cameras"),
 ])
 def test_dataset_params_are_checked(workspace, entry, key):
     tmp, params = workspace
@@ -103,6 +105,14 @@ def test_dataset_params_are_checked(workspace, entry, key):
     write_params(tmp / "params.yaml", params)
     assert_one_error(stage("convert", tmp), key)
     assert_one_error(run(*POSEBANK, "params", "--params", tmp / "params.yaml"), key)
+
+
+def test_out_of_range_cameras_of_3dhp(tmp_path):
+    params = write_params(tmp_path / "params.yaml", {"datasets": {"tdhp": {"raw": str(tmp_path), "family": "tdhp",
+                                                                          "cameras": [0, 16]}}})
+    assert_one_error(run(*POSEBANK, "params", "--params", params), "datasets.tdhp.cameras")
+    assert_one_error(run(sys.executable, REPO / "stages" / "convert.py", "tdhp", cwd=tmp_path),
+                     "datasets.tdhp.cameras")
 
 
 def test_unknown_dataset_and_section(workspace):
@@ -217,3 +227,32 @@ def test_info_of_a_file_that_is_not_a_cache(tmp_path):
     (tmp_path / "bad.h5").write_bytes(b"nope")
     assert_one_error(run(*POSEBANK, "info", tmp_path / "bad.h5"), "bad.h5", "not an HDF5 file")
     assert_one_error(run(*POSEBANK, "info", tmp_path / "missing.h5"), "missing.h5")
+
+
+def test_an_all_nan_sequence_is_counted_in_the_log_and_the_quarantine(h36m_raw, tmp_path):
+    from cdflib.cdfwrite import CDF
+
+    from posebank.datasets import h36m
+
+    raw = tmp_path / "raw"
+    shutil.copytree(h36m_raw, raw)
+    rel = "S1/MyPoseFeatures/D3_Positions/Directions 1.cdf"
+    poses = h36m.read_poses(raw / rel)
+    (raw / rel).unlink()
+    cdf = CDF(str(raw / rel), cdf_spec={"Majority": "row_major", "Compressed": False})
+    cdf.write_var({"Variable": "Pose", "Data_Type": 44, "Num_Elements": 1, "Rec_Vary": True, "Compress": 0,
+                   "Dim_Sizes": [len(poses), h36m.N_RAW_JOINTS * 3]},
+                  var_data=np.full((1, len(poses), h36m.N_RAW_JOINTS * 3), np.nan, np.float32))
+    cdf.close()
+    out = tmp_path / "o.h5"
+    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    r = run(*POSEBANK, "convert", "h36m", "--raw", raw, "--out", out, "--params", params, "-q")
+    assert r.returncode == 0, r.stderr
+    n_train = len(range(0, len(poses), 5))
+    assert f"h36m: dropped {n_train} (every joint is missing (NaN) in the annotation)" in r.stderr
+    info = json.loads(run(*POSEBANK, "info", out, "--json").stdout)
+    assert {"path": rel, "reason": f"every joint is missing (NaN) in the annotation ({n_train} frames)"} \
+        in info["quarantine"]
+    assert not any(q["path"].startswith("S1/Videos/Directions 1.") for q in info["quarantine"])
+    text = run(*POSEBANK, "info", out).stdout
+    assert f"quarantined {rel}: every joint is missing" in text

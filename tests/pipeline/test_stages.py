@@ -11,9 +11,9 @@ import yaml
 
 from conftest import REPO
 from posebank.core.errors import StageError
+from posebank.core.masks import decode as decode_mask
 from posebank.core.store import Cache
 from posebank.core.tables import Table
-from posebank.imaging.masks import decode as decode_mask
 from posebank.pipeline.records import read_records
 from posebank.pipeline.run import run_stage
 from staging import layout_of, params_for, run_all_stages

@@ -6,10 +6,10 @@ import pytest
 
 from posebank.core.camera import Camera
 from posebank.core.errors import DataError
+from posebank.core.jpeg import encode_jpeg
+from posebank.core.masks import encode as encode_mask
 from posebank.core.skeleton import JointInfo
 from posebank.core.store import Cache, CacheWriter, Example
-from posebank.imaging.jpeg import encode_jpeg
-from posebank.imaging.masks import encode as encode_mask
 from posebank.validation.contact_sheet import (
     CENTER_COLOR,
     GAP,

@@ -139,7 +139,7 @@ def test_principal_point_outside_image(h36m_cache, gx_root, tmp_path):
 
 
 def test_empty_mask(h36m_cache, gx_root, tmp_path):
-    from posebank.imaging.masks import encode
+    from posebank.core.masks import encode
 
     def with_mask(i, ex):
         w, h = ex.image_size

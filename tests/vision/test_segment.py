@@ -7,8 +7,8 @@ import torch
 from segment_anything import sam_model_registry
 from segment_anything.build_sam import _build_sam
 
+from posebank.core import masks
 from posebank.core.errors import ModelError
-from posebank.imaging import masks
 from posebank.imaging.crop import box_from_points
 from posebank.vision.segment import (
     STANDARD_CONFIGS,

@@ -75,13 +75,13 @@ class Example:
     visibility: np.ndarray | None = None  # (J,) uint8: 1 visible, 0 occluded, 255 unknown; None = all unknown
 
     def decode_mask(self) -> np.ndarray | None:
-        from posebank.imaging.masks import decode
+        from posebank.core.masks import decode
 
         return decode(self.mask, self.image_size[1], self.image_size[0]) if self.mask else None
 
     def decode_image(self) -> np.ndarray:
         """The stored crop as BGR pixels; :class:`~posebank.core.errors.DataError` if its bytes do not decode."""
-        from posebank.imaging.jpeg import decode_jpeg
+        from posebank.core.jpeg import decode_jpeg
 
         return decode_jpeg(self.image, where=f"image of {self.source_path or 'example'}")
 

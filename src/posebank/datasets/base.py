@@ -6,6 +6,8 @@ against :class:`DatasetModule` by the conformance tests. It provides
 * ``INFO`` (:class:`DatasetInfo`: names, homepage, licence, citation) and ``JOINT_INFO`` (the skeleton);
 * ``DEFAULT_PARAMS``: every converter setting with its default (params.yaml ``datasets.<name>`` overrides them;
   types follow the defaults, unknown keys are rejected);
+* ``check_params(params)``: the params.yaml entry over the defaults, checked (types, ranges, known subjects and
+  cameras); a :class:`~posebank.core.errors.ParamsError` names ``datasets.<name>.<key>``;
 * ``check_layout(root, params)``: raises :class:`RawLayoutError` naming what is missing;
 * ``instances(root, params, dropped)``: every selected person instance (:class:`RawInstance`), in a deterministic
   order; frames or sequences left out for a data reason (all joints missing, an unreadable file, ...) are appended
@@ -92,6 +94,8 @@ class DatasetModule(Protocol):
     INFO: DatasetInfo
     JOINT_INFO: JointInfo
     DEFAULT_PARAMS: Mapping
+
+    def check_params(self, params: dict | None = None) -> dict: ...
 
     def check_layout(self, root, params: dict | None = None): ...
 

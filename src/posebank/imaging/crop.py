@@ -9,8 +9,8 @@ import cv2
 import numpy as np
 
 from posebank.core.camera import Camera
+from posebank.core.jpeg import DECODE_FACTORS, decode_jpeg_reduced
 from posebank.core.settings import CropParams
-from posebank.imaging.jpeg import DECODE_FACTORS, decode_jpeg_reduced
 
 
 def box_from_points(points2d, expansion: float = 1.0) -> np.ndarray:
@@ -139,7 +139,7 @@ def crop_person_from_jpeg(jpeg: bytes, camera: Camera, box, params: CropParams, 
     The crop camera and size are those of :func:`crop_camera` (they depend only on ``camera``, ``box`` and
     ``params``). The frame is decoded at 1/f of its size, f being the largest of 1, 2, 4, 8 with f <= 1/scale
     (:func:`choose_decode_factor`), so the decoded image still has at least about one pixel per crop pixel;
-    its camera is ``camera.zoomed(1 / f)`` (see :func:`posebank.imaging.jpeg.decode_jpeg_reduced` for the
+    its camera is ``camera.zoomed(1 / f)`` (see :func:`posebank.core.jpeg.decode_jpeg_reduced` for the
     pixel geometry), and :func:`reproject_image` renders the crop from it. OpenCV can only decode the whole
     frame, so the reduced full-frame decode is the saving on offer; the reprojection itself only touches the
     region under the crop.

@@ -25,7 +25,7 @@ def log_dropped(dataset: str, dropped) -> None:
         counts[d.reason] += d.count
         example.setdefault(d.reason, d.where)
     for reason, n in counts.most_common():
-        log.warning("%s: dropped %d (%s), e.g. %s", dataset, n, reason, example[reason])
+        log.info("%s: dropped %d (%s), e.g. %s", dataset, n, reason, example[reason])
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> dict:

@@ -14,12 +14,12 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
+from posebank.core.jpeg import encode_jpeg
+from posebank.core.masks import decode as decode_mask
+from posebank.core.masks import encode as encode_mask
 from posebank.core.store import Cache, CacheWriter, Example
 from posebank.entry import StageContext, stage_main
 from posebank.imaging.crop import crop_person_from_jpeg, reproject_image
-from posebank.imaging.jpeg import encode_jpeg
-from posebank.imaging.masks import decode as decode_mask
-from posebank.imaging.masks import encode as encode_mask
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.records import CARRIED_ATTRS, Records
 from posebank.pipeline.shards import begin, read_box_shard, read_frame_shard, read_mask_shard, run_sharded
@@ -102,7 +102,7 @@ def assemble(layout: Layout, records: Records, attrs: dict, n_shards: int) -> di
                     writer.add(ex)
                     counts[ex.split] += 1
     for reason, n in reasons.most_common():
-        log.warning("%s: %d left out: %s", records.dataset, n, reason)
+        log.info("%s: %d left out: %s", records.dataset, n, reason)
     counts["quarantined"] = sum(reasons.values())
     return dict(counts)
 

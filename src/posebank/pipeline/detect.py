@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from posebank.core.jpeg import decode_jpeg
 from posebank.core.tables import write_table
 from posebank.entry import StageContext, stage_main
 from posebank.imaging.crop import box_from_points
-from posebank.imaging.jpeg import decode_jpeg
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.shards import BOX_SOURCES, begin, read_frame_shard, run_sharded
 

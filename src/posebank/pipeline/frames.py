@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from posebank import datasets
+from posebank.core.jpeg import encode_jpeg
+from posebank.core.masks import encode as encode_mask
 from posebank.core.tables import write_table
 from posebank.datasets.base import Frame, RawInstance
 from posebank.datasets.frames import file_frame_source, read_mask
 from posebank.entry import StageContext, stage_main
-from posebank.imaging.jpeg import encode_jpeg
-from posebank.imaging.masks import encode as encode_mask
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.shards import begin, run_sharded
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from posebank import datasets
 from posebank.core.atomic import prepare_output, temp_dir
 from posebank.core.errors import CacheFormatError, OutputError, UsageError
-from posebank.core.settings import check_dataset_params, check_params
+from posebank.core.settings import check_params
 from posebank.core.store import Cache
 from posebank.entry import StageContext
 from posebank.pipeline import STAGES, crop, detect, frames, segment
@@ -54,7 +54,7 @@ def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params
         p["pipeline"] = {**(p.get("pipeline") or {}), "shard_frames": shard_frames}
     checked = check_params(p, source="params", known_datasets=datasets.names())
     module = datasets.get(name)
-    ds = check_dataset_params(name, checked.dataset_entry(name), module.DEFAULT_PARAMS)
+    ds = module.check_params(checked.dataset_entry(name))
     out = check_output(out)
     with temp_dir(beside=out) as tmp:
         ctx = StageContext(name, checked, progress, ds)
@@ -68,5 +68,5 @@ def run_stage(stage: str, dataset: str, params: dict, progress: bool = False):
         raise UsageError(f"stage {stage!r}", f"unknown; stages: {', '.join(STAGES)}")
     checked = check_params(params, source="params", known_datasets=datasets.names())
     module = datasets.get(dataset)
-    ds = check_dataset_params(dataset, checked.dataset_entry(dataset), module.DEFAULT_PARAMS)
+    ds = module.check_params(checked.dataset_entry(dataset))
     return importlib.import_module(f"posebank.pipeline.{stage}").run(StageContext(dataset, checked, progress, ds))

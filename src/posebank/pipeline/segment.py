@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from posebank.core.jpeg import decode_jpeg
+from posebank.core.masks import encode as encode_mask
 from posebank.core.tables import write_table
 from posebank.entry import StageContext, stage_main
-from posebank.imaging.jpeg import decode_jpeg
-from posebank.imaging.masks import encode as encode_mask
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.shards import MASK_METHODS, begin, read_box_shard, read_frame_shard, run_sharded
 

@@ -41,7 +41,7 @@ def example_frame(cache, start: int, stop: int, root: int | None):
     """Per-example derived columns of rows [start, stop) as a DataFrame (float64 / int / bool columns)."""
     import pandas as pd
 
-    from posebank.imaging.masks import area as mask_area
+    from posebank.core.masks import area as mask_area
 
     col = lambda name: cache.column(name, slice(start, stop))  # noqa: E731
     wc = col("world_coords").astype(np.float64)
@@ -126,7 +126,7 @@ def image_frame(cache, sample_size: int, seed: int):
     import cv2
     import pandas as pd
 
-    from posebank.imaging.jpeg import decode_jpeg
+    from posebank.core.jpeg import decode_jpeg
 
     n = len(cache)
     k = min(int(sample_size), n)

@@ -15,7 +15,7 @@ mirrored name is also a joint, as in :mod:`posebank.core.skeleton`).
 :func:`overlay` draws onto one crop and returns where the joints went, :func:`make_tile` does the same
 for one letterboxed tile, :func:`render_contact_sheet` writes the whole sheet (atomically, as
 :mod:`posebank.core.atomic` writes every output). Crops are decoded by :meth:`Example.decode_image`
-(:func:`posebank.imaging.jpeg.decode_jpeg`); one that does not decode gets a placeholder tile.
+(:func:`posebank.core.jpeg.decode_jpeg`); one that does not decode gets a placeholder tile.
 """
 
 from __future__ import annotations

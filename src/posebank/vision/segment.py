@@ -34,8 +34,8 @@ import cv2
 import numpy as np
 
 from posebank.core.errors import ModelError
+from posebank.core.masks import encode
 from posebank.core.settings import SegmentParams
-from posebank.imaging.masks import encode
 
 if TYPE_CHECKING:
     from segment_anything.modeling import Sam
@@ -466,5 +466,5 @@ def make_segmenter(params: SegmentParams | dict | None = None) -> Segmenter:
 
 
 def encode_masks(masks) -> list[bytes]:
-    """COCO RLE (compressed counts, as :func:`posebank.imaging.masks.encode`) of each mask."""
+    """COCO RLE (compressed counts, as :func:`posebank.core.masks.encode`) of each mask."""
     return [encode(m) for m in masks]

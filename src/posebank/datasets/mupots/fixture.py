@@ -106,7 +106,7 @@ def make_fixture(root, seed: int = 0, sequences=SEQUENCES, n_frames: int = 8,
     frame of the first sequence has no valid person. The true intrinsics are written as JSON into the
     ``.posebank-fixture`` marker file.
     """
-    from posebank.imaging.jpeg import encode_jpeg
+    from posebank.core.jpeg import encode_jpeg
 
     root = Path(root)
     rng = np.random.default_rng(seed)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from posebank.imaging import masks
+from posebank.core import masks
 
 
 def test_rle_round_trip_and_area():
