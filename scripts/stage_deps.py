@@ -4,65 +4,26 @@
     python scripts/stage_deps.py --check    # exit 1 naming what dvc.yaml misses (tests/pipeline/test_deps.py)
     python scripts/stage_deps.py --write    # rewrite the code deps of dvc.yaml's stages from the source
 
-Every import counts, also those inside functions (they run when the stage does). A stage that loads its
-dataset's module through the registry (convert, frames, validate) also runs the dataset's family folder,
+Every import counts, also those inside functions (they run when the stage does); the closure is computed by
+posebank.pipeline.code, which the shard digests use too. Every stage loads its dataset's module through the
+registry (to check the dataset's params entry), so it also depends on the dataset's family folder,
 ``src/posebank/datasets/${item.family}`` in dvc.yaml, and what that folder imports.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 from pathlib import Path
 
 import yaml
 
+from posebank import pipeline
+from posebank.pipeline import code
+
 ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "src"
-STAGES = ("convert", "frames", "detect", "segment", "crop", "validate")
-DATASET_STAGES = ("convert", "frames", "validate")  # stages that import the dataset's own module
+STAGES = pipeline.STAGES
 FAMILY_DEP = "src/posebank/datasets/${item.family}"
-
-
-def module_file(name: str) -> Path | None:
-    base = SRC.joinpath(*name.split("."))
-    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def _imported(path: Path) -> set[str]:
-    """Module names a file imports (absolute ``posebank...`` only, submodules of ``from X import sub`` included)."""
-    tree = ast.parse(path.read_text(), str(path))
-    names = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names.update(a.name for a in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module)
-            names.update(f"{node.module}.{a.name}" for a in node.names)
-    found = set()
-    for n in names:
-        if n == "posebank" or n.startswith("posebank."):
-            parts = n.split(".")
-            # importing a.b.c runs a/__init__, a/b/__init__ too
-            for i in range(1, len(parts) + 1):
-                if module_file(".".join(parts[:i])) is not None:
-                    found.add(".".join(parts[:i]))
-    return found
-
-
-def closure(files) -> set[Path]:
-    todo, seen = [Path(f) for f in files], set()
-    while todo:
-        f = todo.pop()
-        if f in seen:
-            continue
-        seen.add(f)
-        todo.extend(module_file(m) for m in _imported(f))
-    return seen
 
 
 def rel(p: Path) -> str:
@@ -70,14 +31,12 @@ def rel(p: Path) -> str:
 
 
 def stage_code(stage: str) -> set[str]:
-    """The posebank files a stage runs, apart from its dataset's family folder (entry script excluded)."""
-    return {rel(p) for p in closure([ROOT / "stages" / f"{stage}.py"])} - {f"stages/{stage}.py"}
+    """The posebank files a stage imports, apart from its dataset's family folder (entry script excluded)."""
+    return {rel(p) for p in code.closure([ROOT / "stages" / f"{stage}.py"])} - {f"stages/{stage}.py"}
 
 
 def family_code(family: str) -> set[str]:
-    folder = SRC / "posebank" / "datasets" / family
-    files = list(folder.rglob("*.py")) if folder.is_dir() else [folder.with_suffix(".py")]
-    return {rel(p) for p in closure(files)}
+    return {rel(p) for p in code.family_files(family)}
 
 
 def families() -> list[str]:
@@ -87,16 +46,16 @@ def families() -> list[str]:
 
 def required(stage: str) -> list[str]:
     """The code files dvc.yaml lists for ``stage`` (besides its entry script and the family folder): what the
-    stage imports and, for dataset stages, what any family folder imports outside itself."""
+    stage imports and what any family folder imports outside itself (every stage imports its dataset's module,
+    to check the dataset's params entry)."""
     need = stage_code(stage)
-    if stage in DATASET_STAGES:
-        for family in families():
-            need |= {f for f in family_code(family) if not covered(f, [f"src/posebank/datasets/{family}"])}
+    for family in families():
+        need |= {f for f in family_code(family) if not covered(f, [f"src/posebank/datasets/{family}"])}
     return sorted(need)
 
 
 def write() -> None:
-    """Replace each stage's ``- src/posebank/...`` deps (the family folder line excepted) by ``required()``."""
+    """Replace each stage's ``- src/posebank/...`` deps by ``required()`` and the family folder."""
     lines = (ROOT / "dvc.yaml").read_text().split("\n")
     out, stage = [], None
     for line in lines:
@@ -108,8 +67,9 @@ def write() -> None:
             out.append(line)
             indent = line[:len(line) - len(line.lstrip())]
             out.extend(f"{indent}- {f}" for f in required(stage))
+            out.append(f"{indent}- {FAMILY_DEP}")
             continue
-        if item.startswith("- src/posebank/") and item != f"- {FAMILY_DEP}":
+        if item.startswith("- src/posebank/"):
             continue
         out.append(line)
     (ROOT / "dvc.yaml").write_text("\n".join(out))
@@ -137,7 +97,7 @@ def problems() -> list[str]:
             out.append(f"{stage}: first dep should be stages/{stage}.py")
         if "src/posebank" in [d.rstrip("/") for d in deps] or "src" in deps:
             out.append(f"{stage}: depends on the whole src/posebank folder")
-        if stage in DATASET_STAGES and FAMILY_DEP not in deps:
+        if FAMILY_DEP not in deps:
             out.append(f"{stage}: misses {FAMILY_DEP}")
         for name, entry in (params.get("datasets") or {}).items():
             if not (entry or {}).get("family"):

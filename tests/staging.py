@@ -2,10 +2,11 @@
 
 from conftest import H36M_SMALL_PARAMS
 from posebank.core.settings import PipelineParams
+from posebank.pipeline import STAGES
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.run import run_stage
 
-BUILD = ("convert", "frames", "detect", "segment", "crop")
+BUILD = STAGES[:-1]  # every stage but validate
 
 
 def params_for(raw, tmp, shard_frames=4, **over):

@@ -40,7 +40,7 @@ def format_summary(s: dict) -> str:
         f"cameras      {s['cameras']} calibrated cameras ({s['camera_names']} camera names x subjects), "
         f"{s['subjects']} subjects, {s['sequences']} sequences",
         f"images       {s['images']} JPEG crops, {_human_size(s['image_bytes'])}; {s['masks']} person masks",
-        f"quarantined  {s['quarantined']}",
+        f"quarantined  {s['quarantined']} entries ({s['quarantined_frames']} frames or instances)",
         f"built by     posebank {s['posebank_version']}, params digest {s['params_digest']}",
     ]
     return "\n".join(lines)
@@ -53,7 +53,7 @@ def _params(args):
 
     if args.params is None and not Path("params.yaml").is_file():
         return check_params({}, source="defaults")
-    return load_checked(args.params or "params.yaml")[0]
+    return load_checked(args.params or "params.yaml", require_family=False)[0]
 
 
 def _cache_path(args, params) -> Path:
@@ -97,7 +97,7 @@ def cmd_convert(args) -> int:
 
     datasets.get(args.name)  # a registered name, else the error naming the registered ones
     raw_params = load_params(args.params, required=args.params_given)
-    params, _ = load_checked(args.params, None) if raw_params else (None, None)
+    params, _ = load_checked(args.params, None, require_family=False) if raw_params else (None, None)
     entry = params.datasets.get(args.name, {}) if params else {}
     raw = args.raw or entry.get("raw")
     if raw is None:
@@ -128,7 +128,8 @@ def cmd_info(args) -> int:
         else:
             print(format_summary(s))
             for q in cache.quarantine[:20]:
-                print(f"  quarantined {q['path']}: {q['reason']}")
+                n = f" ({q['count']} frames)" if q.get("count", 1) != 1 else ""
+                print(f"  quarantined {q['path']}: {q['reason']}{n}")
     return 0
 
 
@@ -156,6 +157,8 @@ def cmd_validate(args) -> int:
 def cmd_show(args) -> int:
     from posebank.validation.contact_sheet import render_contact_sheet
 
+    if args.out is not None and not args.out.strip():
+        raise UsageError("--out ''", "a PNG file name is needed")
     params = _params(args)
     cache = _cache_path(args, params)
     out = args.out or Path(params.pipeline.reports) / "contact" / f"{args.name}.png"
@@ -173,6 +176,8 @@ def cmd_fixture(args) -> int:
     from posebank import datasets
 
     module = datasets.get(args.name)
+    if not args.dir.strip():
+        raise UsageError(repr(args.dir), "a folder to write the fixture into is needed")
     target = Path(args.dir)
     if target.exists() and not target.is_dir():
         raise OutputError(target, "exists and is not a folder")

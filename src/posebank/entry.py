@@ -61,7 +61,7 @@ class StageContext:
     dataset: str
     params: Params
     progress: bool = True
-    dataset_params: dict | None = None  # checked against the module's DEFAULT_PARAMS (stages that use it)
+    dataset_params: dict | None = None  # the dataset's entry checked by its module (over DEFAULT_PARAMS)
 
     @property
     def entry(self) -> dict:
@@ -73,26 +73,31 @@ class StageContext:
         return None if raw is None else Path(raw)
 
 
-def load_checked(params_path, dataset: str | None = None, with_module: bool = False) -> tuple[Params, dict | None]:
-    """params.yaml read and checked whole; with ``with_module`` also the dataset's own entry against its module."""
+def load_checked(params_path, dataset: str | None = None, require_family: bool = True
+                 ) -> tuple[Params, dict | None]:
+    """params.yaml read and checked whole (every section; every dataset entry's name, ``raw`` and ``family``);
+    with ``dataset`` also that dataset's own entry against its module (types, ranges, subjects, cameras).
+
+    The other datasets' converter settings are checked by their own stages and by ``posebank params``: checking
+    them here would make every stage run (and depend on) every dataset's code."""
     from posebank import datasets
 
-    params = check_params(load_params(params_path), source=str(params_path), known_datasets=datasets.names())
+    params = check_params(load_params(params_path), source=str(params_path),
+                          families={name: datasets.family(name) for name in datasets.names()},
+                          require_family=require_family)
     dataset_params = None
     if dataset is not None:
         if dataset not in datasets.names():
             datasets.get(dataset)  # raises the UsageError naming the registered datasets
         entry = params.dataset_entry(dataset)
-        if with_module:
-            module = datasets.get(dataset)
-            try:
-                dataset_params = module.check_params(entry)
-            except PosebankError as e:
-                raise type(e)(f"{params_path}: {e.where}", e.problem) from None
+        try:
+            dataset_params = datasets.get(dataset).check_params(entry)
+        except PosebankError as e:
+            raise type(e)(f"{params_path}: {e.where}", e.problem) from None
     return params, dataset_params
 
 
-def stage_main(stage: str, run: Callable[[StageContext], object], argv=None, with_module: bool = False) -> int:
+def stage_main(stage: str, run: Callable[[StageContext], object], argv=None) -> int:
     """``stages/<stage>.py DATASET [--params params.yaml] [-q] [-v]``: check params.yaml, run the stage."""
     parser = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=f"posebank's {stage} stage")
     parser.add_argument("dataset")
@@ -104,7 +109,7 @@ def stage_main(stage: str, run: Callable[[StageContext], object], argv=None, wit
     setup_logging(args.verbose)
 
     def go():
-        params, dataset_params = load_checked(args.params, args.dataset, with_module)
+        params, dataset_params = load_checked(args.params, args.dataset)
         result = run(StageContext(args.dataset, params, not args.quiet, dataset_params))
         if isinstance(result, dict):
             log.info("%s %s: %s", stage, args.dataset, ", ".join(f"{k} {v}" for k, v in sorted(result.items())))

@@ -1,6 +1,7 @@
 """dvc.yaml's code deps are exactly what each stage imports (computed from the source), never all of src/."""
 
 import importlib.util
+from pathlib import Path
 
 import yaml
 
@@ -43,3 +44,40 @@ def test_no_stage_depends_on_all_of_src():
         deps = [d.rstrip("/") for d in stage["do"]["deps"]]
         assert "src/posebank" not in deps and "src" not in deps, name
         assert deps[0] == f"stages/{name}.py"
+
+
+DUMP = """
+import atexit, json, os, runpy, sys
+def dump():
+    files = sorted({m.__file__ for m in list(sys.modules.values())
+                    if getattr(m, "__name__", "").startswith("posebank") and getattr(m, "__file__", None)})
+    with open(os.environ["LOADED_OUT"], "w") as f:
+        json.dump(files, f)
+atexit.register(dump)
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def test_the_modules_a_stage_really_loads_are_its_deps(h36m_raw, tmp_path):
+    """Each stage run on the fixture: every posebank module it loaded (sys.modules) is a dep in dvc.yaml."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from staging import params_for
+
+    params = params_for(h36m_raw, tmp_path, segment={"backend": "grabcut"})
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    dvc = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for stage in stage_deps().STAGES:
+        out = tmp_path / f"{stage}.json"
+        r = subprocess.run([sys.executable, "-c", DUMP, str(REPO / "stages" / f"{stage}.py"), "h36m", "-q"],
+                           cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "LOADED_OUT": str(out)})
+        assert r.returncode == 0, r.stderr
+        deps = [d.replace("${item.family}", "h36m") for d in dvc[stage]["do"]["deps"]]
+        loaded = [str(Path(f).resolve().relative_to(REPO)) for f in json.loads(out.read_text())]
+        assert f"src/posebank/pipeline/{stage}.py" in loaded
+        missing = [f for f in loaded if not any(f == d or f.startswith(d.rstrip("/") + "/") for d in deps)]
+        assert missing == [], (stage, missing)

@@ -1,6 +1,8 @@
 """The pipeline stages (convert -> frames -> detect -> segment -> crop) on the H36M fixture: the staged run equals
 the one-call converter, reruns do nothing, stale inputs are refused, masks and models end to end."""
 
+import os
+import shutil
 import subprocess
 import sys
 
@@ -142,3 +144,50 @@ def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
             assert m.shape == (h, w)
             n += 1
     assert n > 0
+
+
+def test_a_changed_raw_video_rebuilds_exactly_its_shards(h36m_raw, tmp_path):
+    """DVC reruns frames when the raw tree changes: the shards reading the changed video are rebuilt, the others
+    are kept."""
+    from posebank.datasets import h36m
+    from posebank.imaging.video import read_video_frames, write_video
+
+    raw = tmp_path / "raw"
+    shutil.copytree(h36m_raw, raw)
+    params = params_for(raw, tmp_path)
+    for stage in ("convert", "frames"):
+        run_stage(stage, "h36m", params)
+    layout = layout_of(params)
+    records = read_records(layout.records)
+    before = {p.name: p.read_bytes() for p in layout.shard_folder("frames").glob("shard-*.h5")}
+    changed = f"S9/Videos/Posing 1.{h36m.CAMERA_IDS[0]}.mp4"
+    other = raw / f"S9/Videos/Waiting 1.{h36m.CAMERA_IDS[0]}.mp4"
+    write_video(raw / changed, [f for _, f in read_video_frames(other, range(70))])
+    run_stage("frames", "h36m", params)
+    after = {p.name: p.read_bytes() for p in layout.shard_folder("frames").glob("shard-*.h5")}
+    reading = {f"shard-{fid // 4:05d}.h5" for fid, (src, _) in enumerate(records.frames) if src == changed}
+    assert reading and {n for n in after if after[n] != before[n]} == reading
+
+
+def test_changed_stage_code_rebuilds_its_shards(h36m_raw, tmp_path):
+    """DVC reruns detect when its code changes: the shards are rebuilt, not found done; frames' are kept."""
+    params = params_for(h36m_raw, tmp_path)
+    for stage in ("convert", "frames", "detect"):
+        run_stage(stage, "h36m", params)
+    layout = layout_of(params)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "src" / "posebank", src / "posebank", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(src / "posebank" / "pipeline" / "detect.py", "a") as f:
+        f.write("\n# an edit\n")
+    frames_before = {p: p.read_bytes() for p in layout.shard_folder("frames").glob("*.h5")}
+    detect_before = {p: p.stat().st_mtime_ns for p in layout.shard_folder("detect").glob("*.h5")}
+    cmd = [sys.executable, str(REPO / "stages" / "detect.py"), "h36m", "-q"]
+    same = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
+    assert same.returncode == 0 and "all" in same.stderr and "already done" in same.stderr, same.stderr
+    edited = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(src)})
+    assert edited.returncode == 0, edited.stderr
+    assert "already done" not in edited.stderr
+    assert all(p.stat().st_mtime_ns != t for p, t in detect_before.items())
+    assert {p: p.read_bytes() for p in layout.shard_folder("frames").glob("*.h5")} == frames_before

@@ -54,9 +54,9 @@ def remove_stale_temps(folder) -> list[Path]:
 
 def prepare_output(path) -> Path:
     """Check that ``path`` can be written as a file (before any work is done) and clean up old temporaries."""
-    path = Path(path)
-    if str(path) in ("", "."):
+    if str(path).strip() in ("", "."):
         raise OutputError(repr(str(path)), "an output file name is needed")
+    path = Path(path)
     if path.is_dir():
         raise OutputError(path, "is a directory; give the path of a file")
     parent = path.parent

@@ -355,9 +355,14 @@ class Params:
         return dict(self.datasets[name] or {})
 
 
-def check_params(params: Mapping | None, source: str = "params.yaml", known_datasets=None) -> Params:
+def check_params(params: Mapping | None, source: str = "params.yaml", known_datasets=None,
+                 families: Mapping[str, str] | None = None, require_family: bool = True) -> Params:
     """Check every section of a params.yaml mapping (the ``datasets:`` entries for their structure: a registered
-    name, ``raw`` and ``family`` strings); errors name ``<source>: <key>``."""
+    name, a ``raw`` path, and ``family`` equal to the dataset's family folder when ``families`` (name -> family)
+    is given: dvc.yaml depends on that folder; without ``require_family`` it may be absent); errors name
+    ``<source>: <key>``."""
+    if families is not None and known_datasets is None:
+        known_datasets = list(families)
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ParamsError(source, f"must hold a mapping of sections, got {type(params).__name__}")
@@ -382,6 +387,11 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
             v = (entry or {}).get(k)
             if v is not None and not isinstance(v, str):
                 raise ParamsError(f"{where}.{k}", f"{v!r} is not a string (a path)")
+        family = (entry or {}).get("family")
+        if families is not None and family != families[name] and (require_family or family is not None):
+            raise ParamsError(f"{where}.family", f"must be {families[name]!r}, the dataset's code folder under "
+                              f"src/posebank/datasets/ (its DVC stages depend on it), got "
+                              f"{(entry or {}).get('family')!r}")
     return Params(**settings, datasets={k: dict(v or {}) for k, v in entries.items()}, source=source)
 
 

@@ -158,9 +158,12 @@ class CacheWriter:
         if len(self._buffer) >= self.buffer_rows:
             self._flush()
 
-    def add_quarantine(self, path: str, reason: str) -> None:
+    def add_quarantine(self, path: str, reason: str, count: int = 1) -> None:
         """Record an input that was left out, with the reason (stored in the file, reported by ``info``)."""
-        self.quarantine.append({"path": str(path), "reason": reason})
+        entry = {"path": str(path), "reason": reason}
+        if count != 1:  # one entry standing for several frames (a sequence's worth), or for none (an empty file)
+            entry["count"] = int(count)
+        self.quarantine.append(entry)
 
     def _flush(self) -> None:
         if not self._buffer:
@@ -387,6 +390,7 @@ class Cache:
             "image_bytes": int(self._f["image/offsets"][-1]),
             "masks": int(np.count_nonzero(np.diff(self._f["mask/offsets"][()]))),
             "quarantined": len(self.quarantine),
+            "quarantined_frames": sum(int(q.get("count", 1)) for q in self.quarantine),
             "posebank_version": a.get("posebank_version"),
             "params_digest": a.get("params_digest"),
         }

@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from posebank.core.errors import DataError
+from posebank.core.jpeg import decode_jpeg
 from posebank.datasets.base import Frame, FrameSource, RawFileError
 from posebank.imaging.video import read_image, read_video_frames
 
@@ -21,10 +23,11 @@ VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv"}
 
 def read_mask(path) -> np.ndarray:
     """A mask image file (nonzero = person) as a boolean array."""
-    m = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if m is None:
-        raise RawFileError(path, "mask image missing or does not decode")
-    return m > 127
+    try:
+        data = Path(path).read_bytes()
+        return decode_jpeg(data, cv2.IMREAD_GRAYSCALE, where=path) > 127
+    except (OSError, DataError):
+        raise RawFileError(path, "mask image missing or does not decode") from None
 
 
 def file_frame_source(raw_root) -> FrameSource:

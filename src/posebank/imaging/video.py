@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -9,6 +10,12 @@ import cv2
 import numpy as np
 
 from posebank.core.errors import FrameReadError
+from posebank.core.jpeg import decode_jpeg
+
+# FFmpeg (inside OpenCV) prints its own lines for damaged videos ("moov atom not found"); posebank reports them
+# itself, as one error naming the file
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "0")
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
 
 
 def video_frame_count(path) -> int:
@@ -56,10 +63,21 @@ def read_video_frames(path, indices: Iterable[int]) -> Iterator[tuple[int, np.nd
 
 
 def read_image(path) -> np.ndarray:
-    arr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if arr is None:
-        raise FrameReadError(path, "image missing or does not decode")
-    return arr
+    """An image file as BGR uint8; FrameReadError for a missing, truncated (a JPEG without its end marker) or
+    undecodable file."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise FrameReadError(path, f"image cannot be read ({e.strerror or e})") from None
+    if not data:
+        raise FrameReadError(path, "image file is empty")
+    if path.suffix.lower() in JPEG_SUFFIXES and not data.rstrip(b"\0").endswith(b"\xff\xd9"):
+        raise FrameReadError(path, "truncated JPEG (no end-of-image marker)")
+    try:
+        return decode_jpeg(data, where=path)
+    except Exception as e:  # noqa: BLE001 - the decoder's error, whatever it is, names this file
+        raise FrameReadError(path, f"image does not decode ({getattr(e, 'problem', e)})") from None
 
 
 def write_video(path, frames: Iterable[np.ndarray], fps: float = 50.0) -> None:

@@ -30,6 +30,7 @@ def log_dropped(dataset: str, dropped) -> None:
 
 def run(ctx: StageContext, layout: Layout | None = None) -> dict:
     layout = layout or Layout.from_params(ctx.dataset, ctx.params.pipeline)
+    layout.check_outputs("convert")
     module = datasets.get(ctx.dataset)
     if ctx.raw is None:
         raise UsageError(f"{ctx.params.source}: datasets.{ctx.dataset}.raw",
@@ -48,4 +49,4 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
 
 
 def main(argv=None) -> int:
-    return stage_main("convert", run, argv, with_module=True)
+    return stage_main("convert", run, argv)

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> dict:
-    layout, records, chain = begin(ctx, layout)
+    layout, records, chain = begin(ctx, "crop", layout)
     crop = ctx.params.crop
     by_frame = records.instances_by_frame()
 
@@ -90,20 +90,20 @@ def assemble(layout: Layout, records: Records, attrs: dict, n_shards: int) -> di
              "expected_splits": list(records.attrs.get("expected_splits") or [])}
     with CacheWriter(layout.cache, records.dataset, records.joint_info, attrs) as writer:
         for d in records.dropped:
-            writer.add_quarantine(d.where, d.reason if d.count in (0, 1) else f"{d.reason} ({d.count} frames)")
+            writer.add_quarantine(d.where, d.reason, d.count)
             reasons[d.reason] += d.count
         for k in range(n_shards):
             with Cache(layout.shard("crop", k)) as part:
                 for q in part.quarantine:
-                    writer.add_quarantine(q["path"], q["reason"])
-                    reasons[q["reason"]] += 1
+                    writer.add_quarantine(q["path"], q["reason"], q.get("count", 1))
+                    reasons[q["reason"]] += q.get("count", 1)
                 for i in range(len(part)):
                     ex = part[i]
                     writer.add(ex)
                     counts[ex.split] += 1
     for reason, n in reasons.most_common():
         log.info("%s: %d left out: %s", records.dataset, n, reason)
-    counts["quarantined"] = sum(reasons.values())
+    counts["quarantined"] = len(writer.quarantine)
     return dict(counts)
 
 

@@ -16,7 +16,7 @@ from posebank.pipeline.shards import BOX_SOURCES, begin, read_frame_shard, run_s
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
     from posebank.vision.detect import make_detector, select_boxes
 
-    layout, records, chain = begin(ctx, layout)
+    layout, records, chain = begin(ctx, "detect", layout)
     dp = ctx.params.detect
     by_frame = records.instances_by_frame()
     detector = None

@@ -28,7 +28,7 @@ def _dataset_mask(inst: RawInstance, frame: Frame, raw: Path) -> np.ndarray | No
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
-    layout, records, chain = begin(ctx, layout)
+    layout, records, chain = begin(ctx, "frames", layout)
     fp = ctx.params.frames
     raw = ctx.raw
     module = datasets.get(records.dataset)
@@ -73,4 +73,4 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    return stage_main("frames", run, argv, with_module=True)
+    return stage_main("frames", run, argv)

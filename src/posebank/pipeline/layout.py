@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+from posebank.core.atomic import prepare_output
 from posebank.core.settings import PipelineParams
 
 # stage -> folder of its shards under <interim>/<dataset>/
@@ -32,6 +33,17 @@ class Layout:
 
     def shard(self, stage: str, k: int) -> Path:
         return self.shard_folder(stage) / f"shard-{k:05d}.h5"
+
+    def outputs(self, stage: str) -> list[Path]:
+        """The files ``stage`` writes (a shard folder stands for its first shard)."""
+        return {"convert": [self.records], "frames": [self.shard("frames", 0)], "detect": [self.shard("detect", 0)],
+                "segment": [self.shard("segment", 0)], "crop": [self.shard("crop", 0), self.cache],
+                "validate": [self.validation_report, self.contact_sheet, self.data_docs / "index.html"]}[stage]
+
+    def check_outputs(self, stage: str) -> None:
+        """OutputError before any work when one of ``stage``'s outputs cannot be written (the folders are made)."""
+        for path in self.outputs(stage):
+            prepare_output(path)
 
     @property
     def validation_report(self) -> Path:

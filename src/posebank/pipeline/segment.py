@@ -17,7 +17,7 @@ from posebank.pipeline.shards import MASK_METHODS, begin, read_box_shard, read_f
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
     from posebank.vision.segment import make_segmenter
 
-    layout, records, chain = begin(ctx, layout)
+    layout, records, chain = begin(ctx, "segment", layout)
     sp = ctx.params.segment
     by_frame = records.instances_by_frame()
     segmenter = None

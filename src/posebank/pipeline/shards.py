@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from posebank import datasets
 from posebank.core.atomic import remove_stale_temps
 from posebank.core.errors import StageError
 from posebank.core.settings import Params
 from posebank.core.tables import Table, file_digest, is_complete
+from posebank.pipeline.code import code_digest
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.records import read_records
 
@@ -46,17 +48,36 @@ def _h(*parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-class DigestChain:
-    """The digest every shard of every sharded stage must carry, given records.h5 and the params."""
+def file_signature(path) -> list | None:
+    """(size, mtime in ns) of a file, None when it does not exist: cheap enough for every raw file a shard reads."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
-    def __init__(self, layout: Layout, params: Params, n_frames: int):
+
+class DigestChain:
+    """The digest every shard of every sharded stage must carry: what it was built from.
+
+    A frames shard's covers records.h5, its frame range, the frames settings, the frames stage's code (with the
+    dataset's family, whose frame source may render the images) and the size and time of every raw file it reads;
+    a later stage's covers the digests of the shards it reads, its settings, its code and, for detect and
+    segment, the model file's size and time.
+    """
+
+    def __init__(self, layout: Layout, params: Params, records, raw=None, family: str | None = None):
         if not layout.records.is_file():
             raise StageError(layout.records, "missing: run the convert stage first "
                              f"(dvc repro convert@{layout.dataset})")
-        self.records = file_digest(layout.records)
+        self.records_digest = file_digest(layout.records)
+        self.records = records
+        self.raw = None if raw is None else Path(raw)
+        self.family = family
         self.params = params
-        self.ranges = shard_ranges(n_frames, params.pipeline.shard_frames)
+        self.ranges = shard_ranges(len(records.frames), params.pipeline.shard_frames)
         self._cache: dict[tuple[str, int], str] = {}
+        self._by_frame = None
 
     @property
     def n_shards(self) -> int:
@@ -65,13 +86,32 @@ class DigestChain:
     def settings(self, stage: str):
         return dataclasses.asdict(getattr(self.params, stage))
 
+    def _raw_files(self, k: int) -> list:
+        if self._by_frame is None:
+            self._by_frame = self.records.instances_by_frame()
+        by_frame = self._by_frame
+        files = set()
+        for fid in self.ranges[k]:
+            files.add(self.records.frames[fid][0])
+            files.update(self.records.instances[i].mask_source for i in by_frame[fid]
+                         if self.records.instances[i].mask_source)
+        if self.raw is None:
+            return sorted(files)
+        return [[f, file_signature(self.raw / f)] for f in sorted(files)]
+
+    def _models(self, stage: str) -> list:
+        s = getattr(self.params, stage)
+        path = {"detect": getattr(s, "weights", None) if getattr(s, "backend", "") == "torchvision" else None,
+                "segment": getattr(s, "checkpoint", None) if getattr(s, "backend", "") == "sam" else None}.get(stage)
+        return [] if path is None else [path, file_signature(path)]
+
     def digest(self, stage: str, k: int) -> str:
         key = (stage, k)
         if key not in self._cache:
             r = self.ranges[k]
-            own = [stage, self.settings(stage)]
+            own = [stage, self.settings(stage), code_digest(stage, self.family), self._models(stage)]
             if stage == "frames":
-                value = _h(self.records, r.start, r.stop, own)
+                value = _h(self.records_digest, r.start, r.stop, own, self._raw_files(k))
             else:
                 value = _h([self.digest(u, k) for u in UPSTREAM[stage]], own)
             self._cache[key] = value
@@ -107,19 +147,22 @@ def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[
     remove_stale_temps(folder)
     prune(folder, chain.n_shards)
     todo = [k for k in range(chain.n_shards) if not is_complete(layout.shard(stage, k), chain.digest(stage, k))]
-    if len(todo) < chain.n_shards:
+    if not todo:
+        log.info("%s %s: all %d shards already done", stage, layout.dataset, chain.n_shards)
+    elif len(todo) < chain.n_shards:
         log.info("%s %s: %d of %d shards already done, resuming", stage, layout.dataset, chain.n_shards - len(todo),
                  chain.n_shards)
     for k in tqdm(todo, desc=f"{stage} {layout.dataset}", unit="shard", disable=not progress):
         work(k, chain.digest(stage, k))
 
 
-def begin(ctx, layout: Layout | None):
-    """The common start of the sharded stages: the layout (from params unless given), records.h5 and the digest
-    chain."""
+def begin(ctx, stage: str, layout: Layout | None):
+    """The common start of the sharded stages: the layout (from params unless given), its outputs checked before
+    any work, records.h5 and the digest chain."""
     layout = layout or Layout.from_params(ctx.dataset, ctx.params.pipeline)
+    layout.check_outputs(stage)
     records = read_records(layout.records)
-    return layout, records, DigestChain(layout, ctx.params, len(records.frames))
+    return layout, records, DigestChain(layout, ctx.params, records, ctx.raw, datasets.family(ctx.dataset))
 
 
 # ------------------------------------------------------------------------------------------- shard formats

@@ -19,6 +19,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
     from posebank.validation.validate import validate
 
     layout = layout or Layout.from_params(ctx.dataset, ctx.params.pipeline)
+    layout.check_outputs("validate")
     if not layout.cache.is_file():
         raise StageError(layout.cache, f"missing: run the crop stage first (dvc repro crop@{ctx.dataset})")
     s = validate(layout.cache, ctx.dataset, ctx.params.validate, layout.validation_report,
@@ -30,4 +31,4 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    return stage_main("validate", run, argv, with_module=True)
+    return stage_main("validate", run, argv)
