@@ -77,3 +77,17 @@ def test_load_params_errors(tmp_path):
     (tmp_path / "list.yaml").write_text("- 1\n")
     with pytest.raises(ParamsError, match="mapping of sections"):
         load_params(tmp_path / "list.yaml")
+
+
+def test_detect_overrides_per_dataset():
+    d = DetectParams.from_dict({"expansion": 1.15, "per_dataset": {"tdhp": {"rule": "hull", "expansion": 1.05},
+                                                                    "mupots": {"max_area_ratio": None}}})
+    assert d.for_dataset("tdhp").rule == "hull" and d.for_dataset("tdhp").expansion == 1.05
+    assert d.for_dataset("h36m").expansion == 1.15 and d.for_dataset("h36m").rule == "match"
+    assert d.for_dataset("mupots").max_area_ratio is None and d.for_dataset("tdhp").per_dataset == {}
+    with pytest.raises(ParamsError, match=r"^detect\.per_dataset\.tdhp\.rule: 'bogus' is not one of"):
+        DetectParams.from_dict({"per_dataset": {"tdhp": {"rule": "bogus"}}})
+    with pytest.raises(ParamsError, match=r"^detect\.per_dataset\.tdhp\.expansion: must be positive"):
+        DetectParams.from_dict({"per_dataset": {"tdhp": {"expansion": -1}}})
+    with pytest.raises(ParamsError, match=r"^detect\.per_dataset\.tdhp\.rules: unknown setting"):
+        DetectParams.from_dict({"per_dataset": {"tdhp": {"rules": "hull"}}})

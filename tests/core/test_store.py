@@ -143,3 +143,35 @@ def test_not_a_cache(tmp_path):
         f.attrs["format"] = "something else"
     with pytest.raises(CacheFormatError, match="not a posebank cache"):
         Cache(tmp_path / "y.h5")
+
+
+def test_block_reads_give_the_same_examples(tmp_path):
+    """Cache.examples() (blocks of rows) yields exactly what cache[i] reads row by row."""
+    import dataclasses
+
+    from posebank.core.camera import Camera
+    from posebank.core.skeleton import JointInfo
+    from posebank.core.store import Cache, CacheWriter, Example
+
+    ji = JointInfo("pelv,head", "pelv-head")
+    rng = np.random.default_rng(1)
+    with CacheWriter(tmp_path / "c.h5", "h36m", ji, buffer_rows=7) as w:
+        for i in range(23):
+            cam = Camera(np.array([[500 + i, 0, 64], [0, 500, 64], [0, 0, 1.0]]), np.eye(3), rng.normal(size=3))
+            w.add(Example(rng.normal(size=(2, 3)).astype(np.float32), cam, rng.uniform(0, 50, 4),
+                          ["train", "test"][i % 2], image=bytes([i]) * (i + 1), image_size=(128, 100 + i),
+                          subject=f"S{i % 3}",
+                          frame_index=i, source_path=f"v.mp4#{i}", mask=b"m" * (i % 4)))
+    with Cache(tmp_path / "c.h5") as c:
+        blocks = list(c.examples(3, 21, block_rows=5))
+        rows = [c[i] for i in range(3, 21)]
+    assert len(blocks) == 18
+    for a, b in zip(blocks, rows):
+        for f in dataclasses.fields(a):
+            x, y = getattr(a, f.name), getattr(b, f.name)
+            if f.name == "camera":
+                assert x.allclose(y, rtol=0, atol=0)
+            elif isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y)
+            else:
+                assert x == y, f.name

@@ -23,7 +23,15 @@ def test_crop_camera_maps_world_points_onto_the_crop():
     # the crop camera shares the optical centre and sees every point where the old image showed it
     np.testing.assert_allclose(new_cam.t, cam.t)
     np.testing.assert_allclose(reproject_points(pix, cam, new_cam), new_cam.project(world), atol=1e-6)
-    # the box's long side is scaled to ~256 px, the crop is 1.5 times that
+    # posepile's geometry: the box's long side becomes 384 px; the crop holds the box rotated by 30 degrees x margin
+    assert abs(max(new_box[2:]) - 384) < 1e-6
+    side = max(np.cos(np.pi / 6) * new_box[2] + np.sin(np.pi / 6) * new_box[3],
+               np.cos(np.pi / 6) * new_box[3] + np.sin(np.pi / 6) * new_box[2]) * CropParams().margin
+    assert abs(crop.shape[0] - side) <= 1 and abs(crop.shape[1] - side) <= 1  # inside the image: square
+    # the fixed geometry: a 256-px box in a 384 x 384 crop
+    fixed = CropParams(geometry="fixed", target_box_px=256.0)
+    crop, new_cam, new_box = crop_person(image, cam, [x0, y0, x1 - x0, y1 - y0], fixed)
+    np.testing.assert_allclose(reproject_points(pix, cam, new_cam), new_cam.project(world), atol=1e-6)
     assert abs(max(new_box[2:]) - 256) < 256 * 0.05 and crop.shape[:2] == (384, 384)
 
 

@@ -112,7 +112,8 @@ def test_select_boxes_rules_and_fallback():
     assert [s for _, s in chosen] == ["detection", "detection", "projected"]
     np.testing.assert_array_equal(chosen[0][0], det[1, :4])
     np.testing.assert_array_equal(chosen[2][0], gt[2])
-    dropped = select_boxes(gt, det, DetectParams(fallback="drop"))
+    dropped = select_boxes(gt, det, DetectParams(fallback="drop", backend="hog"))
+    assert all(s != "dropped" for _, s in select_boxes(gt, det, DetectParams(fallback="drop")))  # no detector
     assert dropped[2] == (None, "dropped") and dropped[0][1] == "detection"
     # the single-person rule: hull of the most confident detection and the projected box
     hull_box, source = choose_hull_box(gt[0], det)

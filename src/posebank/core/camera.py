@@ -239,11 +239,13 @@ class Camera:
         c.intrinsic_matrix[:2, 2] -= np.asarray(offset_xy, np.float64)
         return c
 
-    def turned_towards(self, target_image_point=None, target_world_point=None) -> Camera:
+    def turned_towards(self, target_image_point=None, target_world_point=None, upright: bool = True) -> Camera:
         """Rotate the camera about its optical centre so that its optical axis passes through a target.
 
-        The roll is chosen to keep ``world_up`` pointing upwards in the image where possible (rotation by
-        the smallest angle, as cameralib does). Intrinsics and distortion are kept.
+        ``upright`` (default): zero roll about the world's up direction, as posepile's crops: the new z axis
+        points at the target, x = z x world_up (horizontal in the world), y = z x x (so world_up points up in
+        the image). Without it, or when the target lies along world_up, the smallest rotation that turns the
+        optical axis onto the target (which keeps the source camera's roll). Intrinsics and distortion are kept.
         """
         if (target_image_point is None) == (target_world_point is None):
             raise ValueError("give exactly one of target_image_point, target_world_point")
@@ -252,10 +254,17 @@ class Camera:
         else:
             direction_cam = self.world_to_camera(np.asarray(target_world_point, np.float64))
         direction_cam = direction_cam / np.linalg.norm(direction_cam)
-        new_z = direction_cam
-        old_z = np.array([0.0, 0.0, 1.0])
-        rot = _rotation_between(old_z, new_z)  # maps old camera axes onto new ones, in old camera coords
         c = self.copy()
+        if upright:
+            z = self.R.T @ direction_cam  # the new optical axis in world coordinates
+            up = np.asarray(self.world_up, np.float64)
+            up = up / np.linalg.norm(up)
+            x = np.cross(z, up)
+            if np.linalg.norm(x) > 1e-9:
+                x /= np.linalg.norm(x)
+                c.R = np.stack([x, np.cross(z, x), z])
+                return c
+        rot = _rotation_between(np.array([0.0, 0.0, 1.0]), direction_cam)  # old camera axes -> new, old coords
         c.R = rot.T @ self.R
         return c
 

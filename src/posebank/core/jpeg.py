@@ -62,3 +62,27 @@ def decode_jpeg_reduced(data: bytes, factor: int, where: str | None = None) -> n
     if flag is None:
         raise ValueError(f"decode factor must be one of {DECODE_FACTORS}, got {factor!r}")
     return decode_jpeg(data, flag, where=where)
+
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_size(data: bytes, where: str | None = None) -> tuple[int, int]:
+    """(width, height) of JPEG bytes from the frame header, without decoding."""
+    i = 2
+    if data[:2] != b"\xff\xd8":
+        raise DataError(where or "JPEG data", "not a JPEG (no start-of-image marker)")
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in _SOF_MARKERS:
+            height = int.from_bytes(data[i + 5:i + 7], "big")
+            width = int.from_bytes(data[i + 7:i + 9], "big")
+            return width, height
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            i += 2 if marker != 0xFF else 1
+            continue
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    raise DataError(where or "JPEG data", "no frame header (truncated or not a JPEG)")

@@ -232,14 +232,31 @@ class DetectParams(Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     rule: Literal["match", "hull"] = "match"  # match: Hungarian matching; hull: best detection united with GT box
     min_match_iou: float = 0.1  # match: a matched detection is used only when IoU > this
-    max_area_ratio: float = 2.0  # match: ... and its area < this x the projected box's area
+    max_area_ratio: float | None = 2.0  # match: ... and its area < this x the projected box's (null: no limit)
     hull_min_iou: float = 0.5  # hull: the hull is used only when its IoU with the projected box > this
     fallback: Literal["projected", "drop"] = "projected"  # no detection accepted: keep the projected box | drop
     hog_win_stride: int = 8  # hog: window step in pixels
     hog_scale: float = 1.05  # hog: image pyramid factor
     hog_box_scale: tuple[float, float] = (0.5, 0.75)  # hog: person part (w, h) of the 64x128 window; 1 1 = raw
+    # per-dataset overrides of the settings above, as posepile's converters use different box rules per dataset
+    per_dataset: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def for_dataset(self, name: str) -> DetectParams:
+        """The settings that apply to dataset ``name`` (its ``per_dataset`` overrides applied)."""
+        return dataclasses.replace(self, per_dataset={}, **self.per_dataset.get(name, {}))
 
     def check(self) -> None:
+        for name, over in self.per_dataset.items():
+            if not isinstance(over, Mapping):
+                raise ParamsError(f"per_dataset.{name}", f"must be a mapping of detect settings, got {over!r}")
+            fields = [f.name for f in dataclasses.fields(self) if f.name != "per_dataset"]
+            unknown = sorted(set(over) - set(fields))
+            if unknown:
+                raise ParamsError(f"per_dataset.{name}.{unknown[0]}", f"unknown setting; known: {', '.join(fields)}")
+            try:
+                section(DetectParams, {**{f: getattr(self, f) for f in fields}, **over}, "x")
+            except ParamsError as e:
+                raise ParamsError(f"per_dataset.{name}.{e.where.split('.', 1)[1]}", e.problem) from None
         require(self.backend != "torchvision" or bool(self.weights), "weights",
                 f"the torchvision backend needs `weights`, the path of a {self.model} checkpoint "
                 "(posebank never downloads one; docs/models.md)")
@@ -249,13 +266,13 @@ class DetectParams(Section):
         for name in ("batch_size", "max_detections", "hog_win_stride"):
             require(getattr(self, name) >= 1, name, f"must be at least 1, got {getattr(self, name)}")
         require(0 <= self.min_match_iou < 1, "min_match_iou", f"must be in [0, 1), got {self.min_match_iou}")
-        require(self.max_area_ratio > 0, "max_area_ratio", f"must be positive, got {self.max_area_ratio}")
+        require(self.max_area_ratio is None or self.max_area_ratio > 0, "max_area_ratio",
+                f"must be positive or null, got {self.max_area_ratio}")
         require(0 <= self.hull_min_iou < 1, "hull_min_iou", f"must be in [0, 1), got {self.hull_min_iou}")
         require(all(0 < s <= 1 for s in self.hog_box_scale), "hog_box_scale",
                 f"must be in (0, 1], got {list(self.hog_box_scale)}")
         require(self.hog_scale > 1, "hog_scale", f"must be > 1, got {self.hog_scale}")
         require(_is_device(self.device), "device", f"{self.device!r} is not one of auto, cpu, cuda, cuda:N")
-
 
 
 def _is_device(d: str) -> bool:
@@ -289,20 +306,36 @@ class SegmentParams(Section):
 
 
 
+# posepile's expansion of the rotated box (util/preproc_for_efficiency.py get_expanded_crop_box): padding 1/0.85,
+# shift 1.1, scale-down 1/0.85
+POSEPILE_MARGIN = 1 / 0.85 * 1.1 * 1 / 0.85
+
+
 @dataclasses.dataclass(frozen=True)
 class CropParams(Section):
-    target_box_px: float = 256.0  # long side of the person box in the crop
-    context: float = 1.5  # crop side = box long side x context
-    max_upscale: float = 1.2  # never enlarge small people more than this
+    # posepile: the crop covers the box rotated by +-max_rotation_deg, times margin, clipped to the image (variable
+    # size; the training-time augmentation margin); fixed: a square of context x the box's long side
+    geometry: Literal["posepile", "fixed"] = "posepile"
+    target_box_px: float = 384.0  # the box's long side in the crop (posepile: 256 x 1.5) ...
+    max_upscale: float = 1.2  # ... but small people are never enlarged more than this
+    max_rotation_deg: float = 30.0  # posepile: the crop holds the box rotated by up to this
+    margin: float = POSEPILE_MARGIN  # posepile: the rotated box's side x this
+    clip_to_image: bool = True  # posepile: the crop ends at the (reprojected) image border
+    context: float = 1.5  # fixed: crop side = box long side x context
+    upright: bool = True  # the crop camera has zero roll about the world's up direction (posepile)
     jpeg_quality: int = 95
     interpolation: Literal["cubic", "linear", "nearest"] = "cubic"
+    workers: int = 2  # threads cropping frames in parallel (OpenCV releases the GIL); output order is fixed
 
     def check(self) -> None:
+        require(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
         require(self.target_box_px > 0, "target_box_px", f"must be positive, got {self.target_box_px}")
         require(self.context >= 1, "context", f"must be at least 1, got {self.context}")
+        require(self.margin >= 1, "margin", f"must be at least 1, got {self.margin}")
+        require(0 <= self.max_rotation_deg < 90, "max_rotation_deg",
+                f"must be in [0, 90), got {self.max_rotation_deg}")
         require(self.max_upscale > 0, "max_upscale", f"must be positive, got {self.max_upscale}")
         require(1 <= self.jpeg_quality <= 100, "jpeg_quality", f"must be in 1..100, got {self.jpeg_quality}")
-
 
 
 @dataclasses.dataclass(frozen=True)

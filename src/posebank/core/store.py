@@ -335,6 +335,27 @@ class Cache:
         for start in range(0, len(self), block_rows):
             yield start, self.read(start, start + block_rows)
 
+    def examples(self, start: int = 0, stop: int | None = None, block_rows: int = ROWS_PER_CHUNK
+                 ) -> Iterator[Example]:
+        """Examples ``start`` to ``stop`` in order, read a block of rows at a time (a few reads per block instead of
+        a few per example)."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for a in range(start, stop, block_rows):
+            b = min(a + block_rows, stop)
+            cols = self.read(a, b)
+            blobs = {name: self.blobs(name, a, b) for name in BLOB_COLUMNS}
+            for j in range(b - a):
+                yield Example(
+                    world_coords=cols["world_coords"][j],
+                    camera=Camera(cols["camera/intrinsic_matrix"][j], cols["camera/R"][j], cols["camera/t"][j],
+                                  cols["camera/distortion_coeffs"][j], cols["camera/world_up"][j],
+                                  DISTORTION_MODELS[int(cols["camera/distortion_model"][j])]),
+                    bbox=cols["bbox"][j], split=SPLITS[int(cols["split"][j])], image=blobs["image"][j],
+                    image_size=tuple(int(v) for v in cols["image_size"][j]),
+                    **{name: str(cols[name][j]) for name in CATEGORICAL_COLUMNS},
+                    frame_index=int(cols["frame_index"][j]), source_path=blobs["source_path"][j].decode(),
+                    mask=blobs["mask"][j], visibility=cols["visibility"][j])
+
     def camera(self, i: int) -> Camera:
         f = self._f
         return Camera(

@@ -1,15 +1,23 @@
-"""Perspective crops of a person: the camera turns towards the box centre, distortion is removed, the image
-is scaled so that the box's long side becomes ``target_box_px`` (never upscaled more than ``max_upscale``),
-and the camera is updated so that projecting world points through it lands on the crop's pixels.
+"""Perspective crops of a person, posepile's geometry (util/preproc_for_efficiency.py) by default.
+
+The camera turns towards the box centre (upright: zero roll about the world's up direction) and loses its lens
+distortion; the box, reprojected into the turned camera (its side midpoints, as posepile), is scaled so that its
+long side becomes ``target_box_px`` (never upscaled more than ``max_upscale``). The crop covers that box rotated by
+up to ``max_rotation_deg`` (a square of side ``max(c w + s h, c h + s w)``) times ``margin``, clipped to the
+reprojected image (``clip_to_image``): a variable size, not square at image borders, leaving room for rotation
+and scale augmentation at training time. ``geometry: fixed`` gives a square of ``context`` x the box's long side
+instead. The camera is updated so that projecting world points through it lands on the crop's pixels.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import cv2
 import numpy as np
 
 from posebank.core.camera import Camera
-from posebank.core.jpeg import DECODE_FACTORS, decode_jpeg_reduced
+from posebank.core.jpeg import DECODE_FACTORS, decode_jpeg_reduced, jpeg_size
 from posebank.core.settings import CropParams
 
 
@@ -31,28 +39,77 @@ def reproject_points(points_image, old_camera: Camera, new_camera: Camera) -> np
     return new_camera.camera_to_image(directions_world @ new_camera.R.T)
 
 
-def reproject_box(box, old_camera: Camera, new_camera: Camera, n_per_side: int = 8) -> np.ndarray:
-    """Bounding box, in the new camera, of the old box's outline (sampled along its sides)."""
+def reproject_box(box, old_camera: Camera, new_camera: Camera) -> np.ndarray:
+    """The box in the new camera: the bounding box of its four side midpoints reprojected (as posepile's
+    ``reproject_box_side_midpoints``; a box's corners would overstate a person's extent after a turn)."""
     x, y, w, h = np.asarray(box, np.float64)
-    s = np.linspace(0, 1, n_per_side)
-    outline = np.concatenate([
-        np.stack([x + s * w, np.full_like(s, y)], 1), np.stack([x + s * w, np.full_like(s, y + h)], 1),
-        np.stack([np.full_like(s, x), y + s * h], 1), np.stack([np.full_like(s, x + w), y + s * h], 1)])
-    return box_from_points(reproject_points(outline, old_camera, new_camera))
+    cx, cy = x + w / 2, y + h / 2
+    midpoints = np.array([[x, cy], [x + w, cy], [cx, y], [cx, y + h]])
+    return box_from_points(reproject_points(midpoints, old_camera, new_camera))
 
 
-def crop_camera(camera: Camera, box, params: CropParams) -> tuple[Camera, tuple[int, int]]:
-    """The camera of the crop around ``box`` and the crop size (width, height)."""
+def reproject_box_corners(box, old_camera: Camera, new_camera: Camera) -> np.ndarray:
+    """Bounding box of the box's four corners in the new camera (for the image extent)."""
+    x, y, w, h = np.asarray(box, np.float64)
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]])
+    return box_from_points(reproject_points(corners, old_camera, new_camera))
+
+
+def rotated_extent(box, max_rotation_deg: float, margin: float) -> np.ndarray:
+    """posepile's crop box: the square around the box centre that holds the box rotated by up to
+    ``max_rotation_deg`` (side ``max(c w + s h, c h + s w)``), times ``margin``."""
+    x, y, w, h = np.asarray(box, np.float64)
+    a = np.deg2rad(max_rotation_deg)
+    s, c = np.sin(a), np.cos(a)
+    side = max(c * w + s * h, c * h + s * w) * margin
+    return np.array([x + w / 2 - side / 2, y + h / 2 - side / 2, side, side])
+
+
+def intersect(a, b) -> np.ndarray:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    return np.array([x0, y0, max(x1 - x0, 0.0), max(y1 - y0, 0.0)])
+
+
+def crop_camera(camera: Camera, box, params: CropParams, image_size=None) -> tuple[Camera, tuple[int, int]]:
+    """The camera of the crop around ``box`` and the crop size (width, height); ``image_size`` (width, height)
+    of the source image is needed to clip the crop to the image (posepile geometry, ``clip_to_image``)."""
     x, y, w, h = np.asarray(box, np.float64)
     if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
         raise ValueError(f"cannot crop around an empty or invalid box {box}")
     center = np.array([x + w / 2, y + h / 2])
-    turned = camera.turned_towards(target_image_point=center).undistorted()
-    long_side = max(w, h)
-    scale = min(params.max_upscale, params.target_box_px / long_side)
-    side = max(8, int(round(long_side * params.context * scale)))
-    principal = turned.intrinsic_matrix[:2, 2]
-    return turned.scaled_output(center_xy=principal, scale=scale, output_size_wh=(side, side)), (side, side)
+    turned = camera.turned_towards(target_image_point=center, upright=params.upright).undistorted()
+    if params.geometry == "fixed":
+        long_side = max(w, h)
+        scale = min(params.max_upscale, params.target_box_px / long_side)
+        side = max(8, int(round(long_side * params.context * scale)))
+        principal = turned.intrinsic_matrix[:2, 2]
+        return turned.scaled_output(center_xy=principal, scale=scale, output_size_wh=(side, side)), (side, side)
+    turned_box = reproject_box(box, camera, turned)
+    scale = min(params.max_upscale, params.target_box_px / max(turned_box[2:]))
+    region = rotated_extent(turned_box, params.max_rotation_deg, params.margin)
+    if params.clip_to_image and image_size is not None:
+        iw, ih = image_size
+        region = intersect(region, reproject_box_corners([-0.5, -0.5, iw, ih], camera, turned))
+    size = (max(8, int(round(region[2] * scale))), max(8, int(round(region[3] * scale))))
+    # the region's top-left edge becomes the crop's top-left edge (pixel centres at integers in both)
+    return turned.shifted(region[:2] + 0.5).zoomed(scale), size
+
+
+def best_component(mask: np.ndarray, box) -> np.ndarray:
+    """The 4-connected component of a boolean mask whose bounding box has the highest IoU with ``box``
+    (posepile's rule for person masks in a crop: stray blobs of other people or the background go)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=4)
+    if n <= 2:
+        return mask.astype(bool)
+    comp = stats[1:, :4].astype(np.float64)  # x, y, w, h of each component (pixel units, edges)
+    comp[:, :2] -= 0.5
+    bx, by, bw, bh = np.asarray(box, np.float64)
+    ix = np.clip(np.minimum(comp[:, 0] + comp[:, 2], bx + bw) - np.maximum(comp[:, 0], bx), 0, None)
+    iy = np.clip(np.minimum(comp[:, 1] + comp[:, 3], by + bh) - np.maximum(comp[:, 1], by), 0, None)
+    inter = ix * iy
+    iou = inter / (comp[:, 2] * comp[:, 3] + bw * bh - inter)
+    return labels == 1 + int(np.argmax(iou))
 
 
 _INTERP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
@@ -113,7 +170,7 @@ def reproject_image(image: np.ndarray, old_camera: Camera, new_camera: Camera, s
 
 def crop_person(image: np.ndarray, camera: Camera, box, params: CropParams):
     """Crop one person: returns (crop image, crop camera, box in the crop)."""
-    new_camera, size = crop_camera(camera, box, params)
+    new_camera, size = crop_camera(camera, box, params, image.shape[1::-1])
     crop = reproject_image(image, camera, new_camera, size, params.interpolation)
     return crop, new_camera, reproject_box(box, camera, new_camera)
 
@@ -133,7 +190,8 @@ def choose_decode_factor(scale: float, max_factor: int = 8) -> int:
     return max(f for f in DECODE_FACTORS if f == 1 or (f <= limit and f <= max_factor))
 
 
-def crop_person_from_jpeg(jpeg: bytes, camera: Camera, box, params: CropParams, *, max_factor: int = 8):
+def crop_person_from_jpeg(jpeg: bytes, camera: Camera, box, params: CropParams, *, max_factor: int = 8,
+                          image_size=None):
     """:func:`crop_person` straight from JPEG bytes, decoding at reduced resolution when the crop shrinks.
 
     The crop camera and size are those of :func:`crop_camera` (they depend only on ``camera``, ``box`` and
@@ -144,11 +202,66 @@ def crop_person_from_jpeg(jpeg: bytes, camera: Camera, box, params: CropParams, 
     frame, so the reduced full-frame decode is the saving on offer; the reprojection itself only touches the
     region under the crop.
 
+    ``image_size`` (width, height) is read from the JPEG header when not given.
+
     Returns (crop image, crop camera, box in the crop, decode factor f).
     """
-    new_camera, size = crop_camera(camera, box, params)
+    if image_size is None:
+        image_size = jpeg_size(jpeg)
+    new_camera, size = crop_camera(camera, box, params, image_size)
     factor = choose_decode_factor(crop_scale(camera, new_camera), max_factor)
     image = decode_jpeg_reduced(jpeg, factor)
     source_camera = camera if factor == 1 else camera.zoomed(1.0 / factor)
     crop = reproject_image(image, source_camera, new_camera, size, params.interpolation)
     return crop, new_camera, reproject_box(box, camera, new_camera), factor
+
+
+@dataclasses.dataclass
+class Person:
+    """One person of a frame to crop: the frame's camera, the box, the person's full-frame mask (COCO RLE, b""
+    when none)."""
+
+    camera: Camera
+    box: np.ndarray
+    mask: bytes = b""
+
+
+@dataclasses.dataclass
+class CroppedPerson:
+    image: bytes  # JPEG of the crop
+    size: tuple[int, int]  # (width, height)
+    camera: Camera  # of the crop
+    box: np.ndarray  # in the crop
+    mask: bytes  # COCO RLE in the crop (b"" when the person had none)
+    mask_empty: bool = False  # a mask was given but none of it is left in the crop
+
+
+def crop_frame_people(jpeg: bytes, image_size, people: list[Person], params: CropParams,
+                      max_factor: int = 8) -> list[CroppedPerson]:
+    """The whole per-person crop path for one frame: the frame is decoded once for all its people (at the largest
+    reduction that every crop allows), then each person's image and mask are warped into its crop and encoded.
+    Masks keep the connected component that best fits the box (posepile)."""
+    from posebank.core.jpeg import encode_jpeg
+    from posebank.core.masks import decode as decode_mask
+    from posebank.core.masks import encode as encode_mask
+
+    width, height = image_size
+    plans = [crop_camera(p.camera, p.box, params, image_size) for p in people]
+    if not plans:
+        return []
+    factor = min(choose_decode_factor(crop_scale(p.camera, cam), max_factor) for p, (cam, _) in zip(people, plans))
+    frame = decode_jpeg_reduced(jpeg, factor)
+    out = []
+    for person, (new_camera, size) in zip(people, plans):
+        source_camera = person.camera if factor == 1 else person.camera.zoomed(1.0 / factor)
+        crop = reproject_image(frame, source_camera, new_camera, size, params.interpolation)
+        new_box = reproject_box(person.box, person.camera, new_camera)
+        mask, empty = b"", False
+        if person.mask:
+            full = np.ascontiguousarray(decode_mask(person.mask, height, width), dtype=np.uint8) * 255
+            warped = reproject_image(full, person.camera, new_camera, size, "linear") > 127
+            empty = not warped.any()
+            if not empty:
+                mask = encode_mask(best_component(warped, new_box))
+        out.append(CroppedPerson(encode_jpeg(crop, params.jpeg_quality), size, new_camera, new_box, mask, empty))
+    return out

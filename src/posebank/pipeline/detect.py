@@ -17,7 +17,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
     from posebank.vision.detect import make_detector, select_boxes
 
     layout, records, chain = begin(ctx, "detect", layout)
-    dp = ctx.params.detect
+    dp = ctx.params.detect.for_dataset(ctx.dataset)  # with the dataset's per_dataset overrides
     by_frame = records.instances_by_frame()
     detector = None
 

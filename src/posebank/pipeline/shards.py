@@ -74,6 +74,7 @@ class DigestChain:
         self.records = records
         self.raw = None if raw is None else Path(raw)
         self.family = family
+        self.dataset = layout.dataset
         self.params = params
         self.ranges = shard_ranges(len(records.frames), params.pipeline.shard_frames)
         self._cache: dict[tuple[str, int], str] = {}
@@ -84,7 +85,10 @@ class DigestChain:
         return len(self.ranges)
 
     def settings(self, stage: str):
-        return dataclasses.asdict(getattr(self.params, stage))
+        s = getattr(self.params, stage)
+        if stage == "detect":  # what applies to this dataset: another dataset's override does not matter here
+            s = s.for_dataset(self.dataset)
+        return dataclasses.asdict(s)
 
     def _raw_files(self, k: int) -> list:
         if self._by_frame is None:
@@ -101,6 +105,7 @@ class DigestChain:
 
     def _models(self, stage: str) -> list:
         s = getattr(self.params, stage)
+        s = s.for_dataset(self.dataset) if stage == "detect" else s
         path = {"detect": getattr(s, "weights", None) if getattr(s, "backend", "") == "torchvision" else None,
                 "segment": getattr(s, "checkpoint", None) if getattr(s, "backend", "") == "sam" else None}.get(stage)
         return [] if path is None else [path, file_signature(path)]

@@ -301,7 +301,8 @@ def match_detections(gt_boxes, detections, min_iou: float = 0.1) -> list[int | N
     return result
 
 
-def choose_box(gt_box, detection, min_iou: float = 0.1, max_area_ratio: float = 2.0) -> tuple[np.ndarray, str]:
+def choose_box(gt_box, detection, min_iou: float = 0.1, max_area_ratio: float | None = 2.0
+               ) -> tuple[np.ndarray, str]:
     """posepile's rule for one person: the matched detection's box when it agrees with the ground truth (IoU
     above ``min_iou`` and area below ``max_area_ratio`` x the ground-truth box's), else the ground-truth
     (projected) box. Returns (box [x, y, w, h], "detection" | "projected")."""
@@ -309,7 +310,7 @@ def choose_box(gt_box, detection, min_iou: float = 0.1, max_area_ratio: float = 
     if detection is not None:
         det = np.asarray(detection, np.float64)[:4]
         if (np.isfinite(det).all() and iou(gt, det) > min_iou
-                and area(det) < max_area_ratio * area(gt)):
+                and (max_area_ratio is None or area(det) < max_area_ratio * area(gt))):
             return det, "detection"
     return gt, "projected"
 
@@ -329,7 +330,7 @@ def choose_hull_box(gt_box, detections, min_iou: float = 0.5) -> tuple[np.ndarra
 
 def select_boxes(gt_boxes, detections, params: DetectParams) -> list[tuple[np.ndarray | None, str]]:
     """The box of every person of one frame: (box, source) with source "detection", "hull" or "projected";
-    with ``fallback: drop`` a person whose detection was not accepted gets (None, "dropped")."""
+    with ``fallback: drop`` (and a detector) a person whose detection was not accepted gets (None, "dropped")."""
     gt = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
     det = _as_detections(detections)
     if params.rule == "hull":
@@ -338,6 +339,6 @@ def select_boxes(gt_boxes, detections, params: DetectParams) -> list[tuple[np.nd
         matches = match_detections(gt, det, params.min_match_iou)
         chosen = [choose_box(g, None if m is None else det[m], params.min_match_iou, params.max_area_ratio)
                   for g, m in zip(gt, matches)]
-    if params.fallback == "drop":
+    if params.fallback == "drop" and params.backend != "projected":  # without a detector nothing is rejected
         chosen = [(None, "dropped") if source == "projected" else (box, source) for box, source in chosen]
     return chosen
