@@ -12,6 +12,7 @@ from posebank.imaging.crop import (
     crop_person,
     reproject_box,
     reproject_box_corners,
+    reproject_image,
     reproject_points,
     rotated_extent,
 )
@@ -113,3 +114,50 @@ def test_best_component_keeps_the_person_not_the_stray_blob():
     kept = best_component(mask, [28, 18, 34, 64])
     assert kept[50, 45] and not kept[10, 90] and not kept[95, 10]
     assert kept.sum() == 60 * 30
+
+
+@pytest.mark.parametrize("geometry", ["posepile", "fixed"])
+def test_the_box_in_the_crop_is_the_reprojected_box(geometry):
+    from posebank.imaging.crop import crop_geometry
+
+    cam = rolled_camera(model="h36m")
+    for offset in ((0, 0, 0), (1300, 0, 0), (-900, 2000, 0)):
+        box = person_box(cam, offset=offset)
+        new_cam, _, new_box = crop_geometry(cam, box, CropParams(geometry=geometry), (W, H))
+        np.testing.assert_allclose(new_box, reproject_box(box, cam, new_cam), atol=1e-9)
+
+
+def test_crop_frame_people_matches_crop_person_and_warps_the_mask():
+    """The stage's per-frame path (one decode, image and mask) equals cropping each person on its own."""
+    import cv2
+
+    from posebank.core.jpeg import decode_jpeg, encode_jpeg
+    from posebank.core.masks import decode, encode
+    from posebank.imaging.crop import Person, crop_frame_people
+
+    cam = rolled_camera()
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (H, W, 3), dtype=np.uint8), (0, 0), 3)
+    boxes = [person_box(cam), person_box(cam, offset=(-900, 2000, 0))]
+    masks = []
+    for b in boxes:
+        m = np.zeros((H, W), np.uint8)
+        cv2.ellipse(m, (int(b[0] + b[2] / 2), int(b[1] + b[3] / 2)), (int(b[2] / 2.5), int(b[3] / 2.2)), 0, 0, 360,
+                    1, -1)
+        m[int(b[1]) + 2:int(b[1]) + 8, int(b[0]) + 2:int(b[0]) + 8] = 1  # a stray blob inside the box's corner
+        masks.append(m.astype(bool))
+    jpeg = encode_jpeg(image, 95)
+    out = crop_frame_people(jpeg, (W, H), [Person(cam, b, encode(m)) for b, m in zip(boxes, masks)], CropParams())
+    frame = decode_jpeg(jpeg)
+    for b, m, c in zip(boxes, masks, out):
+        ref, ref_cam, ref_box = crop_person(frame, cam, b, CropParams())
+        assert c.size == ref.shape[1::-1] and c.camera.allclose(ref_cam)
+        np.testing.assert_allclose(c.box, ref_box, atol=1e-9)
+        got = decode_jpeg(c.image).astype(float)
+        assert np.abs(got - ref).mean() < 6  # reduced decode and JPEG re-encoding only
+        mask = decode(c.mask, c.size[1], c.size[0])
+        ref_mask = reproject_image(m.astype(np.uint8) * 255, cam, c.camera, c.size, "linear") > 127
+        ref_mask = best_component(ref_mask, c.box)
+        iou = (mask & ref_mask).sum() / (mask | ref_mask).sum()
+        assert iou > 0.97, iou
+        assert mask.sum() > 1000

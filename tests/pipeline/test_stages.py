@@ -31,7 +31,7 @@ def test_stages_match_the_one_call_converter(h36m_raw, h36m_cache, tmp_path):
     n_shards = len(list((layout.interim / "frames").glob("shard-*.h5")))
     assert n_shards == -(-len(records.frames) // 4)
     with Table(layout.shard("detect", 0)) as t:
-        assert set(t.column("box_source")) == {0}  # projected boxes
+        assert set(t.column("box_source")) == {2}  # the release's own boxes (ground_truth_bb), no detector
     # the staged pipeline and `convert` build the same cache (convert uses 256-frame shards: sharding is invisible)
     assert layout.cache.read_bytes() == h36m_cache.read_bytes()
     with Cache(layout.cache) as c:

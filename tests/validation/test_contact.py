@@ -128,13 +128,13 @@ def test_skeleton_lines_lie_on_the_figure(h36m_cache):
             if not _in_view(gray, overlay(ex, ji, image=crop)[1]):
                 continue
             drawn, _, (scale, ox, oy) = make_tile(ex, ji, tile, image=crop)
-            plain = cv2.resize(crop, (round(crop.shape[1] * scale), round(crop.shape[0] * scale)),
+            plain = cv2.resize(crop, (round(crop.shape[1] * scale[0]), round(crop.shape[0] * scale[1])),
                                interpolation=cv2.INTER_AREA)
             assert not _skeleton_pixel_mask(plain).any()  # those colours come from the overlay only
             ys, xs = np.nonzero(_skeleton_pixel_mask(drawn))
             assert len(xs) >= 150, i
-            cx = (xs - ox + 0.5) / scale - 0.5
-            cy = (ys - oy + 0.5) / scale - 0.5
+            cx = (xs - ox + 0.5) / scale[0] - 0.5
+            cy = (ys - oy + 0.5) / scale[1] - 0.5
             on_figure = np.array([_window_max(gray, x, y, 1) >= ON_FIGURE for x, y in zip(cx, cy)])
             assert on_figure.mean() >= 0.95, (i, on_figure.mean())
             # and they are not spread over the tile: they stay near the box around the person

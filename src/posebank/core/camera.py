@@ -173,10 +173,14 @@ class Camera:
             return d.copy()
         u = d.copy()
         eps = 1e-7
+        offsets = np.array([[0, 0], [eps, 0], [-eps, 0], [0, eps], [0, -eps]])
+        offsets = offsets.reshape(5, *([1] * (u.ndim - 1)), 2)
         for _ in range(n_iter):
-            f = self.distort(u) - d
-            jx = (self.distort(u + [eps, 0]) - self.distort(u - [eps, 0])) / (2 * eps)
-            jy = (self.distort(u + [0, eps]) - self.distort(u - [0, eps])) / (2 * eps)
+            # the point and its four finite-difference neighbours in one evaluation
+            dd = self.distort(u[None] + offsets)
+            f = dd[0] - d
+            jx = (dd[1] - dd[2]) / (2 * eps)
+            jy = (dd[3] - dd[4]) / (2 * eps)
             a, b, c, e = jx[..., 0], jy[..., 0], jx[..., 1], jy[..., 1]
             det = a * e - b * c
             du = (e * f[..., 0] - b * f[..., 1]) / det

@@ -17,6 +17,12 @@ def decode(counts: bytes, height: int, width: int) -> np.ndarray:
     return coco_mask.decode({"size": [int(height), int(width)], "counts": counts}).astype(bool)
 
 
+def decode_fortran(counts: bytes, height: int, width: int) -> np.ndarray:
+    """COCO compressed RLE counts -> uint8 0/1 mask (H, W) in the column-major order the RLE decodes to (no copy;
+    its transpose is C-ordered)."""
+    return coco_mask.decode({"size": [int(height), int(width)], "counts": counts})
+
+
 def area(counts: bytes, height: int, width: int) -> int:
     return int(coco_mask.area({"size": [int(height), int(width)], "counts": counts}))
 

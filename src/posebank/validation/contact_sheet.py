@@ -154,7 +154,8 @@ def make_tile(example: Example, joint_info: JointInfo, tile: int = 192,
 
     Returns ``(tile_image, joint_pixels, (scale, x_offset, y_offset))``: joint positions in tile pixels (NaN
     if skipped), and the map from crop pixel centres to tile pixels: ``tile = (crop + 0.5) * scale - 0.5 +
-    offset`` (the scale may differ from the nominal one by the rounding of the resized size).
+    offset``, ``scale`` = (x scale, y scale) (each may differ from the nominal one by the rounding of the resized
+    size; crops need not be square).
     """
     crop = example.decode_image() if image is None else image
     h0, w0 = crop.shape[:2]
@@ -166,7 +167,7 @@ def make_tile(example: Example, joint_info: JointInfo, tile: int = 192,
     ox, oy = (tile - w) // 2, (tile - h) // 2
     out[oy:oy + h, ox:ox + w] = drawn
     px = px + [ox, oy]
-    return out, px, (w / w0, float(ox), float(oy))
+    return out, px, (np.array([w / w0, h / h0]), float(ox), float(oy))
 
 
 # --------------------------------------------------------------------------------------------- text
