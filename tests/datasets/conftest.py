@@ -32,6 +32,7 @@ class Case:
 
 CASES = {
     "h36m": Case("h36m", {}),
+    "h36m_alljoints": Case("h36m", {}),
     "tdhp": Case("tdhp", {}),
     "tdhp_full": Case("tdhp", {"cameras": [0, 2, 3, 9]}),  # the tree has cameras 0..9; each kind of camera
     "tdhp_test": Case("tdhp_test", {}),

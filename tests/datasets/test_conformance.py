@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[2]
 UNREADABLE_MAT = "unreadable annotation file: not a MATLAB file, or truncated or corrupt"
 TRUNCATED = {
     "h36m": ("S9/MyPoseFeatures/D3_Positions/Waiting 1.cdf", "unreadable CDF file, truncated or corrupt"),
+    "h36m_alljoints": ("S9/MyPoseFeatures/D3_Positions/Waiting 1.cdf", "unreadable CDF file, truncated or corrupt"),
     "tdhp": ("S8/Seq2/annot.mat", UNREADABLE_MAT),
     "tdhp_full": ("S3/Seq1/annot.mat", UNREADABLE_MAT),
     "tdhp_test": ("TS5/annot_data.mat", UNREADABLE_MAT),
@@ -56,7 +57,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 7
+    assert len(NAMES) == 8
 
 
 def test_registry():

@@ -161,3 +161,28 @@ def test_crop_frame_people_matches_crop_person_and_warps_the_mask():
         iou = (mask & ref_mask).sum() / (mask | ref_mask).sum()
         assert iou > 0.97, iou
         assert mask.sum() > 1000
+
+
+def test_real_frames_get_posepiles_crops():
+    """On real Human3.6M and MPI-INF-3DHP frames: the box's long side at 384 px or the 1.2x cap, an upright
+    camera, the rotated box's extent clipped to the image, and the joints where the crop camera puts them."""
+    from realframes import real_frames
+
+    sizes = {}
+    for f in real_frames():
+        params = CropParams()
+        crop, new_cam, new_box = crop_person(f.image, f.camera, f.box, params)
+        scale = new_cam.intrinsic_matrix[0, 0] / f.camera.intrinsic_matrix[0, 0]
+        assert abs(max(new_box[2:]) - 384) < 1e-6 or abs(scale - 1.2) < 1e-9, f.name
+        assert abs(roll_about_up(new_cam)) < 1e-9 and new_cam.R[1] @ new_cam.world_up < 0, f.name
+        side = rotated_extent(new_box, 30.0, POSEPILE_MARGIN)[2]
+        h, w = crop.shape[:2]
+        assert w <= side + 1 and h <= side + 1 and max(w, h) >= side - 1, f.name  # clipped only at borders
+        np.testing.assert_allclose(reproject_points(f.camera.project(f.world_coords), f.camera, new_cam),
+                                   new_cam.project(f.world_coords), atol=1e-3)
+        # the person is in the crop: the projected joints lie inside it
+        px = new_cam.project(f.world_coords)
+        assert ((px >= 0) & (px < [w, h])).all(), f.name
+        sizes[f.name] = (w, h)
+    h36m = [s for n, s in sizes.items() if n.startswith("h36m/")]
+    assert len(h36m) == 4 and all(550 <= s[0] <= 750 for s in h36m), sizes

@@ -25,6 +25,7 @@ IMPLEMENTED = {
     "muco_3dhp": "posebank.datasets.tdhp.muco",
     "mupots": "posebank.datasets.mupots",
     "surreal": "posebank.datasets.surreal",
+    "h36m_alljoints": "posebank.datasets.h36m.alljoints",
 }
 PLANNED = ("tdpw", "panoptic", "aist", "agora", "bedlam", "coco", "mpii")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
