@@ -1,12 +1,15 @@
 """MPI-INF-3DHP training set (tdhp) and its full variant (tdhp_full): what is specific to them (the contract is
 checked for every dataset in test_conformance.py)."""
 
+import logging
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.io
 
+from conftest import sample
 from helpers import assert_no_output, copy_raw
 from marks import mark_errors
 from posebank.core.errors import ParamsError
@@ -17,7 +20,7 @@ from posebank.datasets.tdhp import common as tdhp
 from posebank.datasets.tdhp import fixture
 from posebank.datasets.tdhp import full as tdhp_full
 from posebank.datasets.tdhp import train as tdhp_train
-from posebank.imaging.video import FrameReadError, read_video_frames
+from posebank.imaging.video import FrameReadError, read_video_frames, write_video
 from posebank.pipeline.run import convert
 
 # two sequences (S1 train, S8 validation), the eight default cameras plus a ceiling and a low camera
@@ -245,6 +248,89 @@ def test_person_frames_for_composites(tdhp_raw):
         list(seq.read_frames(0, [N_FRAMES]))
 
 
+def test_frame_index_is_the_annotation_row(tdhp_raw, tmp_path, caplog):
+    """Row i of annot.mat is frame i of the videos (posepile, SPIN and mmpose pair them so); the ``frames`` variable
+    is not the frame number. tdhp and the composites read the same frame for the same row."""
+    raw = copy_raw(tdhp_raw, tmp_path)
+    path = raw / "S1/Seq1/annot.mat"
+    mat = {k: v for k, v in scipy.io.loadmat(str(path)).items() if not k.startswith("__")}
+    mat["frames"] = mat["frames"] + 1  # numbered from 1, say
+    scipy.io.savemat(str(path), mat)
+    with caplog.at_level(logging.WARNING):
+        shifted = tdhp_train.instances(raw, PARAMS)
+    assert "S1/Seq1/annot.mat: 'frames' is not 0..39; ignored: annotation row i is video frame i" in caplog.text
+    original = tdhp_train.instances(tdhp_raw, PARAMS)
+    assert [(i.source, i.frame_index) for i in shifted] == [(i.source, i.frame_index) for i in original]
+    inst = next(i for i in original if i.frame_index == 20 and i.camera_name == "0" and i.subject == "S1")
+    person = next(tdhp.load_sequence(tdhp_raw, 1, 1).read_frames(0, [20]))  # what muco_3dhp reads for row 20
+    ((_, frame),) = read_video_frames(tdhp_raw / inst.source, [20])
+    np.testing.assert_array_equal(person.image, frame)
+    sel = [tdhp.FULL_SELECTED_JOINTS.index(j) for j in tdhp.SELECTED_JOINTS]
+    np.testing.assert_allclose(person.world_coords[sel], inst.world_coords)
+
+
+def test_fgmasks_and_chairmasks_have_the_release_layout(tdhp_raw):
+    """FGmasks red: everything that is not green screen (the person, the chair, the ceiling, markers); green and
+    blue: the upper and lower body where the sequence has them (S8/Seq1 does, S1/Seq1 not). ChairMasks red: bright,
+    dark on the chair."""
+    for subject, has_parts in ((1, False), (8, True)):
+        ((_, fg),) = read_video_frames(tdhp_raw / tdhp.video_path(subject, 1, 0, "FGmasks"), [20])
+        ((_, chair),) = read_video_frames(tdhp_raw / tdhp.video_path(subject, 1, 0, "ChairMasks"), [20])
+        red, green, blue = fg[..., 2] > 128, fg[..., 1] > 128, fg[..., 0] > 128
+        assert red[:20].all() and 0.06 < red.mean() < 0.3
+        assert green.any() == has_parts and blue.any() == has_parts
+        if has_parts:
+            assert (green & ~red).sum() < 0.05 * green.sum() and (blue & ~red).sum() < 0.05 * blue.sum()
+            assert np.mean(np.flatnonzero(green.any(1))) < np.mean(np.flatnonzero(blue.any(1)))  # upper above lower
+        dark = chair[..., 2] < 32
+        assert 0.005 < dark.mean() < 0.1 and (chair[..., 2][~dark] > 200).mean() > 0.99
+        assert red[dark].mean() > 0.9  # the (red) chair is not green screen either
+
+
+def test_masks_are_the_datasets_own_fgmasks(tdhp_raw, tdhp_cache, tmp_path):
+    """The frame source gives each person the FGmasks component that best overlaps its box (red > 32, posepile's
+    rule); the segment stage keeps these masks, GrabCut or not."""
+    source = tdhp_train.frame_source(tdhp_raw, PARAMS)
+    insts = tdhp_train.instances(tdhp_raw, PARAMS)
+    checked = 0
+    for inst in insts[::7]:
+        ((i, frame),) = list(source(inst.source, [inst.frame_index]))
+        mask = frame.masks[0]
+        ((_, fg),) = read_video_frames(tdhp_raw / inst.source.replace("imageSequence", "FGmasks"), [i])
+        subject, seq, _, video = inst.source.split("/")
+        annot2 = annot2_of(tdhp_raw, subject, int(video[6:-4]))[i, list(tdhp.SELECTED_JOINTS)]
+        np.testing.assert_array_equal(mask, tdhp.person_component(fg[..., 2], tdhp.joint_box(annot2, (512, 512))))
+        px = np.round(annot2).astype(int)
+        assert mask[px[:, 1], px[:, 0]].mean() > 0.9
+        assert not mask[:20].any() and mask.sum() < 0.8 * (fg[..., 2] > 32).sum()  # no ceiling, no markers
+        checked += 1
+    assert checked > 10
+    out = tmp_path / "grabcut.h5"
+    convert("tdhp", tdhp_raw, out, PARAMS, segment_params={"backend": "grabcut"}, progress=False)
+    with Cache(out) as a, Cache(tdhp_cache) as b:
+        assert len(a) == len(b)
+        for i in range(len(a)):
+            ma, mb = a[i].decode_mask(), b[i].decode_mask()
+            assert ma is not None and ma.any() and np.array_equal(ma, mb)
+
+
+def test_full_variant_masks_and_a_missing_mask_frame(tdhp_raw, tmp_path, caplog):
+    """tdhp_full takes its masks from FGmasks too (truncated people included); a person whose FGmasks frame is
+    missing gets none from the dataset (the segment stage masks it) and the frame source says so."""
+    raw = copy_raw(tdhp_raw, tmp_path)
+    fg_video = raw / tdhp.video_path(1, 1, 2, "FGmasks")
+    frames = [f for _, f in read_video_frames(fg_video, range(10))]
+    write_video(fg_video, frames, fps=25)  # a mask video 10 frames long
+    insts = [i for i in tdhp_full.instances(raw, FULL_PARAMS) if i.source == tdhp.video_path(1, 1, 2)]
+    source = tdhp_full.frame_source(raw, FULL_PARAMS)
+    with caplog.at_level(logging.WARNING):
+        got = dict(source(insts[0].source, [i.frame_index for i in insts]))
+    assert sorted(got) == sorted(i.frame_index for i in insts) and max(got) >= 10
+    for i, frame in got.items():
+        assert frame.image is not None and (0 in frame.masks) == (i < 10), i
+    assert "S1/Seq1/FGmasks/video_2.avi: " in caplog.text and "the segment stage masks them" in caplog.text
+
+
 # ------------------------------------------------------------------------------------------- malformed trees
 @pytest.fixture
 def broken_raw(tdhp_raw, tmp_path):
@@ -252,7 +338,7 @@ def broken_raw(tdhp_raw, tmp_path):
 
 
 @pytest.mark.parametrize("relpath", ["S8/Seq1/annot.mat", "S1/Seq1/camera.calibration",
-                                     "S1/Seq1/imageSequence/video_4.avi"])
+                                     "S1/Seq1/imageSequence/video_4.avi", "S8/Seq1/FGmasks/video_1.avi"])
 def test_missing_file_is_named(broken_raw, tmp_path, relpath):
     (broken_raw / relpath).unlink()
     out = tmp_path / "out" / "tdhp.h5"
@@ -337,3 +423,18 @@ def test_short_videos_and_frames_without_joints_are_dropped(tdhp_raw, monkeypatc
     assert (missing.where, missing.count) == ("S8/Seq1/imageSequence/video_4.avi#30", 1)
     assert not [i for i in insts if i.source == short.where and i.frame_index >= 23]
     assert not [i for i in insts if i.source == "S8/Seq1/imageSequence/video_4.avi" and i.frame_index == 30]
+
+
+def test_real_annot2_is_annot3_through_the_calibration():
+    """mmpose's two real training frames: annot3 through the real calibration's pinhole intrinsics (radial 0) gives
+    annot2 to 0.01 px for 14 of the 17 joints; both hips and the spine are 0.7-2.1 px off in the release itself."""
+    data = np.load(sample("tdhp/frames/test_3dhp_train.npz"))
+    with sample("tdhp/frames/cameras_train.pkl").open("rb") as f:
+        cameras = pickle.load(f)
+    mmpose_joints = (7, 5, 14, 15, 16, 9, 10, 11, 23, 24, 25, 18, 19, 20, 4, 3, 6)  # preprocess_mpi_inf_3dhp.py
+    odd = [mmpose_joints.index(tdhp.RAW_JOINT_NAMES.index(n)) for n in ("rhip", "lhip", "spin")]
+    for name, part, s in zip(data["imgname"], data["part"], data["S"]):
+        c = cameras[name.rsplit("_", 1)[0]]
+        k = np.array([[c["f"][0, 0], 0, c["c"][0, 0]], [0, c["f"][1, 0], c["c"][1, 0]], [0, 0, 1]])
+        errors = tdhp.reprojection_errors(k, s[:, :3] * 1000, part[:, :2])
+        assert np.delete(errors, odd).max() < 0.01 and 0.7 < errors[odd].min() and errors[odd].max() < 2.2, errors

@@ -30,26 +30,46 @@ skeleton; ``frames`` (T, 1) numbers the frames 0..T-1.
 The world frame has y pointing up. The world joints are ``annot3`` taken back to the world through the camera's
 extrinsics (as posepile does), so projecting them through the parsed camera reproduces ``annot2``.
 
+Frame numbers: row ``i`` of the annotations is frame ``i`` of the videos (decoded from 0), as every public reader
+pairs them (posepile's ``tdhp/main.py`` indexes ``annot3`` and names the image with the same ``i_frame``; mmpose's
+``preprocess_mpi_inf_3dhp.py`` pairs row ``i`` with the ``i``-th decoded frame; SPIN with ffmpeg's 1-based
+``frame_%06d`` number ``i + 1``). The ``frames`` variable is read and checked (it holds 0..T-1 in the release), but
+never used as the frame number; a file whose ``frames`` is not 0..T-1 is reported with a warning.
+
 The video of camera 2 in S6/Seq2 is shorter than its annotations (3911 frames, as posepile notes): the frames
 beyond its end are reported as dropped.
 
+Masks (:func:`person_component`, :func:`chair_component`), as posepile reads the release's mask videos: the FGmasks red
+channel is bright where the frame is not green screen (the person, but also the chair, the ceiling and markers: the
+release README calls it the green-screen mask; its green and blue channels carry upper- and lower-body masks where
+the sequence has them); the person is the 4-connected component of ``red > threshold`` whose bounding box overlaps
+the person's box (the projected joints' box, 1.05 x) most. The ChairMasks red channel is *dark* on the chair: the chair
+is the largest component of ``red < 32`` (posepile ``ds/muco/postprocess.py`` get_chair_mask; its patched MATLAB
+composition pastes the person's frame where the chair mask is 0). :func:`training_frame_source` gives tdhp and
+tdhp_full these person masks, so the segment stage keeps them.
+
 For composites (MuCo-3DHP), :func:`load_sequence` gives a :class:`TrainSequence` whose ``read_frames`` yields
 :class:`PersonFrame` records: the frame, the FGmasks/ChairMasks frames, world and 2D joints and the Camera.
+
+The test set's cameras are fitted to its annotations by :func:`estimate_intrinsics` (see :mod:`.test`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from posebank.core.camera import Camera
 from posebank.core.errors import FrameReadError, ParamsError
 from posebank.core.skeleton import JointInfo
-from posebank.datasets.base import Dropped, RawFileError, RawInstance, RawLayoutError, check_finite_camera
+from posebank.datasets.base import Dropped, Frame, RawFileError, RawInstance, RawLayoutError, check_finite_camera
 from posebank.datasets.matlab import load_mat
 from posebank.datasets.sampling import AdaptivePoseSampler, drop_missing_poses, record_drop
 
@@ -81,13 +101,18 @@ FULL_JOINT_INFO = JointInfo(
 CHEST_CAMERAS = (0, 1, 2, 4, 5, 6, 7, 8)
 # videos shorter than their annotations: (subject, sequence, camera) -> frames in the video (posepile)
 SHORT_VIDEOS = {(6, 2, 2): 3911}
-MASK_THRESHOLD = 32  # a mask video pixel is set when its red channel exceeds this (posepile)
+# mask videos (red channel, 0..255), posepile's thresholds
+MASK_THRESHOLD = 32  # FGmasks: person where red > 32 (tdhp, tdhp_full; posepile util/preproc_for_efficiency.py:177)
+MUCO_MASK_THRESHOLD = 100  # FGmasks for composites: red > 100 (posepile ds/muco/postprocess.py:156)
+CHAIR_THRESHOLD = 32  # ChairMasks: the chair is where red < 32 (posepile ds/muco/postprocess.py:175)
+PERSON_BOX_EXPANSION = 1.05  # the person's box: the projected joints' box, 1.05 x (posepile get_bbox / get_box)
 WORLD_UP = (0.0, 1.0, 0.0)
 ANNOT_KEYS = ("annot2", "annot3", "univ_annot3")
 CALIBRATION_HEADER = "Skeletool Camera Calibration File V1.0"
 SUBJECTS = tuple(range(1, 9))
 SEQUENCES = (1, 2)
 VIDEO_KINDS = ("imageSequence", "FGmasks", "ChairMasks")
+MASK_KINDS = ("imageSequence", "FGmasks")  # what tdhp and tdhp_full read (the person masks come from FGmasks)
 
 
 # ------------------------------------------------------------------------------------------- paths
@@ -98,6 +123,17 @@ def sequence_dir(subject: int, sequence: int) -> str:
 def video_path(subject: int, sequence: int, camera: int, kind: str = "imageSequence") -> str:
     """Raw-root relative path of a camera's video; ``kind`` is imageSequence, FGmasks or ChairMasks."""
     return f"{sequence_dir(subject, sequence)}/{kind}/video_{camera}.avi"
+
+
+_VIDEO_PATH = re.compile(r"S(\d+)/Seq(\d+)/imageSequence/video_(\d+)\.avi")
+
+
+def parse_video_path(source: str) -> tuple[int, int, int]:
+    """(subject, sequence, camera) of an ``imageSequence`` video path made by :func:`video_path`."""
+    m = _VIDEO_PATH.fullmatch(source)
+    if not m:
+        raise ValueError(f"not a training video path (S<s>/Seq<q>/imageSequence/video_<c>.avi): {source!r}")
+    return int(m[1]), int(m[2]), int(m[3])
 
 
 # ------------------------------------------------------------------------------------------- calibration
@@ -237,6 +273,9 @@ def read_annot(path, keys: Sequence[str] = ANNOT_KEYS) -> dict:
         if frames.size != n_frames or not np.all(frames == np.round(frames)):
             raise RawFileError(path, f"'frames' has {frames.size} entries for {n_frames} annotated frames")
         out["frames"] = frames.astype(np.int64)
+        if not np.array_equal(out["frames"], np.arange(n_frames)):
+            log.warning("%s: 'frames' is not 0..%d; ignored: annotation row i is video frame i, as the public "
+                        "readers (posepile, SPIN, mmpose) pair them", path, n_frames - 1)
     else:
         out["frames"] = np.arange(n_frames)
     return out
@@ -378,7 +417,8 @@ def make_instances(dataset: str, root, p: dict, joints: Sequence[int], sample_fi
     annotated joint, and frames with fewer than ``min_visible_joints`` joints inside the image.
     """
     root = Path(root)
-    pairs = check_layout(root, dataset, [*p["train_subjects"], *p["val_subjects"]], p["sequences"], p["cameras"])
+    pairs = check_layout(root, dataset, [*p["train_subjects"], *p["val_subjects"]], p["sequences"], p["cameras"],
+                         MASK_KINDS)
     joints = list(joints)
     reason = not_visible_reason(p["min_visible_joints"], len(joints))
     out = []
@@ -404,10 +444,80 @@ def make_instances(dataset: str, root, p: dict, joints: Sequence[int], sample_fi
             record_drop(dropped, video, not_visible, reason)
             for i in frames:
                 out.append(RawInstance(
-                    source=video, frame_index=int(annot["frames"][i]),
+                    source=video, frame_index=i,  # annotation row i = video frame i
                     world_coords=world[i].copy(), camera=c.camera, split=split, subject=f"S{subj}",
                     sequence=f"Seq{seq}", activity="", camera_name=str(cam)))
     return out
+
+
+# ------------------------------------------------------------------------------------------- masks
+def joint_box(points, image_size, expansion: float = PERSON_BOX_EXPANSION) -> np.ndarray | None:
+    """[x, y, w, h] of the finite 2D ``points`` expanded about its centre by ``expansion`` and clipped to the image
+    (``image_size`` = width, height); None when no point is finite or the box lies outside the image."""
+    pts = np.asarray(points, np.float64).reshape(-1, 2)
+    pts = pts[np.all(np.isfinite(pts), axis=1)]
+    if not len(pts):
+        return None
+    lo, hi = pts.min(0), pts.max(0)
+    centre, half = (lo + hi) / 2, (hi - lo) / 2 * expansion
+    lo = np.maximum(centre - half, 0)
+    hi = np.minimum(centre + half, np.asarray(image_size, np.float64))
+    if np.any(hi <= lo):
+        return None
+    return np.array([lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
+
+
+def box_iou(boxes, box) -> np.ndarray:
+    """IoU of each [x, y, w, h] of ``boxes`` (N, 4) with ``box``."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    box = np.asarray(box, np.float64)
+    lo = np.maximum(boxes[:, :2], box[:2])
+    hi = np.minimum(boxes[:, :2] + boxes[:, 2:], box[:2] + box[2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
+    union = np.prod(boxes[:, 2:], axis=1) + np.prod(box[2:]) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def person_component(red: np.ndarray, box, threshold: int = MASK_THRESHOLD) -> np.ndarray | None:
+    """The person in an FGmasks frame's red channel: of the 4-connected components of ``red > threshold`` (which
+    also hold the chair, the ceiling and markers), the one whose bounding box has the highest IoU with the person's
+    ``box`` [x, y, w, h] (posepile's get_connected_component_with_highest_iou). None when no component overlaps it."""
+    if box is None:
+        return None
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((red > threshold).view(np.uint8), connectivity=4)
+    if n <= 1:
+        return None
+    ious = box_iou(stats[1:, :4], box)
+    best = int(np.argmax(ious))  # the first of equals: the component met first in row-major order
+    if ious[best] <= 0:
+        return None
+    return labels == best + 1
+
+
+def chair_component(red: np.ndarray) -> np.ndarray:
+    """The chair in a ChairMasks frame's red channel: the largest 4-connected component of ``red < 32`` (the chair is
+    dark, the rest bright; posepile's get_chair_mask). All False when there is none."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((red < CHAIR_THRESHOLD).view(np.uint8), connectivity=4)
+    if n <= 1:
+        return np.zeros(red.shape, bool)
+    return labels == int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) + 1
+
+
+def box_region(box, shape) -> np.ndarray:
+    """(H, W) bool: the pixels of box [x, y, w, h] (truncated to whole pixels, as posepile's ``astype(int)``)."""
+    out = np.zeros(shape, bool)
+    x, y, w, h = (int(v) for v in box)
+    out[max(y, 0):max(y + h, 0), max(x, 0):max(x + w, 0)] = True
+    return out
+
+
+def expanded_box(box, factor: float, image_size) -> np.ndarray:
+    """``box`` [x, y, w, h] expanded about its centre by ``factor`` and clipped to the image."""
+    box = np.asarray(box, np.float64)
+    centre, half = box[:2] + box[2:] / 2, box[2:] / 2 * factor
+    lo = np.maximum(centre - half, 0)
+    hi = np.minimum(centre + half, np.asarray(image_size, np.float64))
+    return np.concatenate([lo, np.maximum(hi - lo, 0)])
 
 
 # ------------------------------------------------------------------------------------------- frames + masks
@@ -426,15 +536,21 @@ class PersonFrame:
     univ_world_coords: np.ndarray  # (J, 3) mm, universal skeleton, world frame
     image_coords: np.ndarray  # (J, 2) pixels, annot2
     camera: Camera
+    box: np.ndarray | None = None  # [x, y, w, h]: the 17 joints' box, 1.05 x, clipped to the image (posepile)
 
     @property
     def fg_mask(self) -> np.ndarray | None:
-        """Person foreground, (H, W) bool (red channel > 32, as posepile reads it)."""
+        """Not-green-screen pixels, (H, W) bool: red channel > 32 (the person, and the chair, ceiling, markers)."""
         return None if self.fg_alpha is None else self.fg_alpha > MASK_THRESHOLD
+
+    def person_mask(self, threshold: int = MASK_THRESHOLD) -> np.ndarray | None:
+        """The person alone: the component of ``red > threshold`` that best overlaps :attr:`box`."""
+        return None if self.fg_alpha is None else person_component(self.fg_alpha, self.box, threshold)
 
     @property
     def chair_mask(self) -> np.ndarray | None:
-        return None if self.chair_alpha is None else self.chair_alpha > MASK_THRESHOLD
+        """The chair, (H, W) bool: the largest component of ChairMasks red < 32 (the chair is dark)."""
+        return None if self.chair_alpha is None else chair_component(self.chair_alpha)
 
 
 class TrainSequence:
@@ -489,8 +605,10 @@ class TrainSequence:
                     raise FrameReadError(video_path(self.subject, self.sequence, camera, kind),
                                          f"frame {i} beyond the end of the video")
             alphas = [f[..., 2].copy() for f in frames[1:]] if masks else [None, None]
+            h, w = frames[0].shape[:2]
             yield PersonFrame(self.subject, self.sequence, camera, i, frames[0], alphas[0], alphas[1], world[i],
-                              univ[i], image2d[i], self.camera(camera))
+                              univ[i], image2d[i], self.camera(camera),
+                              joint_box(self.annot["annot2"][camera][i, list(SELECTED_JOINTS)], (w, h)))
 
 
 def load_sequence(root, subject: int, sequence: int, dataset: str = "tdhp") -> TrainSequence:
@@ -503,3 +621,89 @@ def read_person_frames(root, subject: int, sequence: int, camera: int, frame_ind
     """Frames of one camera of one training sequence with image, foreground/chair masks, world joints, 2D joints
     and Camera. Loads the sequence's annotations each call: to read many cameras, use :func:`load_sequence`."""
     yield from load_sequence(root, subject, sequence).read_frames(camera, frame_indices, joints, masks)
+
+
+def training_frame_source(raw_root, joints: Sequence[int]):
+    """Frames of the training videos with the person's mask from the FGmasks video (for tdhp and tdhp_full).
+
+    The mask is :func:`person_component` of the FGmasks frame's red channel (> 32) for the box of the dataset's
+    ``joints`` (annot2, 1.05 x, clipped to the image), as posepile's ``tdhp/main.py`` and its
+    ``make_efficient_example`` read it. A person whose FGmasks frame is missing (past the end of a shorter mask video)
+    or has no component overlapping the box gets no dataset mask: the segment stage computes one.
+    """
+    from posebank.imaging.video import read_video_frames
+
+    raw_root = Path(raw_root)
+    joints = list(joints)
+
+    @functools.lru_cache(maxsize=2)
+    def annot2(subject: int, sequence: int) -> dict[int, np.ndarray]:
+        return read_annot(raw_root / sequence_dir(subject, sequence) / "annot.mat", keys=("annot2",))["annot2"]
+
+    def frames(source: str, indices: Sequence[int]) -> Iterator[tuple[int, Frame]]:
+        try:
+            subject, sequence, camera = parse_video_path(source)
+        except ValueError as e:
+            raise RawFileError(raw_root / source, str(e)) from None
+        points = annot2(subject, sequence)
+        if camera not in points:
+            raise RawFileError(raw_root / sequence_dir(subject, sequence) / "annot.mat",
+                               f"no annotations of camera {camera}")
+        points = points[camera]
+        mask_video = video_path(subject, sequence, camera, "FGmasks")
+        wanted = sorted(set(int(i) for i in indices))
+        no_mask = []
+        for (i, image), (_, fg) in zip(read_video_frames(raw_root / source, wanted),
+                                       read_video_frames(raw_root / mask_video, wanted)):
+            if image is None:
+                yield i, Frame(None)
+                continue
+            h, w = image.shape[:2]
+            mask = None
+            if fg is not None:
+                if fg.shape[:2] != (h, w):
+                    raise RawFileError(raw_root / mask_video, f"frames are {fg.shape[1]}x{fg.shape[0]}, the "
+                                                              f"video's {w}x{h}")
+                box = joint_box(points[i, joints], (w, h)) if 0 <= i < len(points) else None
+                mask = person_component(fg[..., 2], box)
+            if mask is None:
+                no_mask.append(i)
+            yield i, Frame(image, masks={} if mask is None else {0: mask})
+        if no_mask:
+            log.warning("%s: %d frames (first %d) without a person in the FGmasks frame (missing, or no component "
+                        "overlaps the person's box): the segment stage masks them", mask_video, len(no_mask),
+                        no_mask[0])
+
+    return frames
+
+
+# ------------------------------------------------------------------------------------------- intrinsics
+def estimate_intrinsics(points3d_cam, points2d) -> np.ndarray:
+    """Intrinsic matrix of a distortion-free camera from 2D-3D correspondences in its own frame.
+
+    ``x = fx X/Z + cx`` and ``y = fy Y/Z + cy`` are linear in (fx, cx) and (fy, cy): each pair is a least-squares fit
+    over every finite correspondence in front of the camera (as posepile's ``mupots/calibrate_intrinsics.py`` and
+    mmpose's ``preprocess_mpi_inf_3dhp.py`` fit the test cameras). ValueError for too few or degenerate points.
+    """
+    p3 = np.asarray(points3d_cam, np.float64).reshape(-1, 3)
+    p2 = np.asarray(points2d, np.float64).reshape(-1, 2)
+    if len(p3) != len(p2):
+        raise ValueError(f"{len(p3)} 3D points but {len(p2)} 2D points")
+    ok = np.all(np.isfinite(p3), axis=1) & np.all(np.isfinite(p2), axis=1) & (p3[:, 2] > 0)
+    ratio, p2 = p3[ok, :2] / p3[ok, 2:3], p2[ok]
+    if len(p2) < 3 or np.ptp(ratio[:, 0]) < 1e-6 or np.ptp(ratio[:, 1]) < 1e-6:
+        raise ValueError(f"too few or degenerate correspondences ({len(p2)} usable points)")
+    k = np.eye(3)
+    for axis in (0, 1):
+        a = np.stack([ratio[:, axis], np.ones(len(ratio))], axis=1)
+        (k[axis, axis], k[axis, 2]), *_ = np.linalg.lstsq(a, p2[:, axis], rcond=None)
+    return k
+
+
+def reprojection_errors(intrinsic_matrix, points3d_cam, points2d) -> np.ndarray:
+    """Pixel distance between ``points2d`` and the pinhole projection of ``points3d_cam`` (NaN where not finite)."""
+    p3 = np.asarray(points3d_cam, np.float64).reshape(-1, 3)
+    k = np.asarray(intrinsic_matrix, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        projected = p3[:, :2] / p3[:, 2:3] @ k[:2, :2].T + k[:2, 2]
+    return np.linalg.norm(projected - np.asarray(points2d, np.float64).reshape(-1, 2), axis=1)

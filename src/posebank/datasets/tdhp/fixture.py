@@ -138,6 +138,16 @@ RAW_EDGES = tuple((RAW_JOINT_NAMES.index(a), RAW_JOINT_NAMES.index(b)) for a, b 
     ("neck", "rcla"), ("rcla", "rsho"), ("rsho", "relb"), ("relb", "rwri"), ("rwri", "rhan"), ("pelv", "lhip"),
     ("lhip", "lkne"), ("lkne", "lank"), ("lank", "lfoo"), ("lfoo", "ltoe"), ("pelv", "rhip"), ("rhip", "rkne"),
     ("rkne", "rank"), ("rank", "rfoo"), ("rfoo", "rtoe")))
+# the upper body (head, trunk, arms) and the lower body (pelvis, legs) of the FGmasks green and blue channels
+LOWER_BODY_EDGES = tuple(e for e in RAW_EDGES if RAW_JOINT_NAMES[e[1]][1:] in ("hip", "kne", "ank", "foo", "toe"))
+UPPER_BODY_EDGES = tuple(e for e in RAW_EDGES if e not in LOWER_BODY_EDGES)
+# sequences whose FGmasks carry the upper / lower body mask in green / blue (the release's util/
+# mpii_get_sequence_info.m: ub_augmentable, lb_augmentable)
+BODY_PART_MASKS = {(1, 2): (True, False), (2, 2): (True, True), (3, 2): (True, True), (4, 2): (True, False),
+                   (5, 2): (True, True), (6, 2): (True, True), (7, 1): (True, True), (8, 1): (True, True)}
+CEILING_ROWS = 1 / 20  # the top of the view is not green screen (lights, ceiling): foreground in FGmasks
+N_MARKERS = 6  # small non-green markers on the green screen, foreground in FGmasks too
+BGR_RED, BGR_GREEN, BGR_BLUE = 2, 1, 0
 
 
 def _chair_polygon(camera: Camera) -> np.ndarray | None:
@@ -150,19 +160,41 @@ def _chair_polygon(camera: Camera) -> np.ndarray | None:
     return cv2.convexHull(np.round(pts * 16).astype(np.int32))
 
 
-def render_frames(camera: Camera, image_coords: np.ndarray, size: tuple[int, int], mark_joints: Sequence[int]):
-    """Fixture images for one camera frame: (image, FG mask, chair mask), BGR uint8."""
+def render_frames(camera: Camera, image_coords: np.ndarray, size: tuple[int, int], mark_joints: Sequence[int],
+                  body_parts: tuple[bool, bool] = (False, False), markers: np.ndarray | None = None):
+    """Fixture images for one camera frame: (image, FGmasks frame, ChairMasks frame), BGR uint8, in the release's
+    mask layout.
+
+    FGmasks: the red channel is 255 wherever the frame is not green screen: the person, the (red) chair, the
+    ceiling band at the top and a few markers; green / blue carry the upper / lower body when ``body_parts`` says the
+    sequence has them. ChairMasks: the red channel is 255 except on the chair, which is 0 (the chair is dark).
+    """
     w, h = size
     image = np.full((h, w, 3), 40, np.uint8)
     fg = np.zeros((h, w, 3), np.uint8)
     chair = np.zeros((h, w, 3), np.uint8)
+    chair[..., BGR_RED] = 255
+    ceiling = max(2, int(round(h * CEILING_ROWS)))
+    image[:ceiling] = 75
+    fg[:ceiling, :, BGR_RED] = 255
+    for x, y in (() if markers is None else np.round(markers).astype(int)):
+        cv2.circle(fg, (int(x), int(y)), 3, (0, 0, 255), -1)
     polygon = _chair_polygon(camera)
     if polygon is not None:
         cv2.fillConvexPoly(image, polygon, (50, 60, 90), cv2.LINE_AA, shift=4)
-        cv2.fillConvexPoly(chair, polygon, (255, 255, 255), cv2.LINE_AA, shift=4)
+        cv2.fillConvexPoly(chair, polygon, (0, 0, 0), cv2.LINE_AA, shift=4)
+        cv2.fillConvexPoly(fg, polygon, (0, 0, 255), cv2.LINE_AA, shift=4)
     thickness = max(3.0, w / 50)
     draw_person(image, image_coords, RAW_EDGES, (110, 110, 110), thickness)
-    draw_person(fg, image_coords, RAW_EDGES, (255, 255, 255), thickness + 2)
+    person = np.zeros((h, w), np.uint8)
+    draw_person(person, image_coords, RAW_EDGES, 255, thickness + 2)
+    fg[..., BGR_RED] = np.maximum(fg[..., BGR_RED], person)
+    for channel, wanted, edges in ((BGR_GREEN, body_parts[0], UPPER_BODY_EDGES),
+                                   (BGR_BLUE, body_parts[1], LOWER_BODY_EDGES)):
+        if wanted:
+            part = np.zeros((h, w), np.uint8)
+            draw_person(part, image_coords, edges, 255, thickness + 2)
+            fg[..., channel] = part
     draw_marks(image, image_coords[list(mark_joints)])
     return image, fg, chair
 
@@ -174,8 +206,10 @@ def make_fixture(root, seed: int = 0, subjects=tuple(range(1, 9)), n_frames: int
     Real MATLAB v5 ``annot.mat`` files (cell arrays (14, 1) of (T, 56) / (T, 84)), a 14-camera
     ``camera.calibration`` in the Skeletool text format (its ``size`` line states the fixture's smaller image
     size), XVID ``imageSequence/video_<c>.avi`` videos with white marks at the 17 converted joints over a grey stick
-    figure, and ``FGmasks``/``ChairMasks`` videos (white person silhouette / chair). The person stands for a few
-    frames, then walks across the view of camera 2, which has a long lens, so some of its frames are truncated.
+    figure, and ``FGmasks``/``ChairMasks`` videos in the release's layout (see :func:`render_frames`: FGmasks red =
+    not green screen, i.e. the person, the chair, the ceiling band and markers; ChairMasks red dark on the chair).
+    The person stands for a few frames, then walks across the view of camera 2, which has a long lens, so some of
+    its frames are truncated.
     """
     from posebank.imaging.video import write_video
 
@@ -204,9 +238,12 @@ def make_fixture(root, seed: int = 0, subjects=tuple(range(1, 9)), n_frames: int
             scipy.io.savemat(str(folder / "annot.mat"), {
                 **annot, "cameras": np.arange(N_CAMERAS, dtype=np.float64)[None],
                 "frames": np.arange(n_frames, dtype=np.float64)[:, None]})
+            body_parts = BODY_PART_MASKS.get((subj, seq), (False, False))
             for cam in cameras:
-                rendered = [render_frames(calib[cam].camera, image2d[cam][i], calib[cam].image_size,
-                                          SELECTED_JOINTS) for i in range(n_frames)]
+                size = calib[cam].image_size
+                markers = rng.uniform([0, size[1] * 0.3], size, (N_MARKERS, 2))
+                rendered = [render_frames(calib[cam].camera, image2d[cam][i], size, SELECTED_JOINTS, body_parts,
+                                          markers) for i in range(n_frames)]
                 write_video(root / video_path(subj, seq, cam), (r[0] for r in rendered), fps=25)
                 if masks:
                     write_video(root / video_path(subj, seq, cam, "FGmasks"), (r[1] for r in rendered), fps=25)

@@ -9,7 +9,10 @@ differently, as posepile's ``tdhp/full.py`` does:
   runs before the visibility filter;
 * truncated poses are kept as long as a third of the joints (9 of 28) project inside the image (frames with fewer
   are reported as dropped);
-* all eight subjects are training data (no validation split).
+* all eight subjects are training data (no validation split);
+* masks from the FGmasks videos with tdhp's rule (red > 32, the component that best overlaps the 28 joints' box,
+  clipped to the image). posepile's ``full.py`` takes the whole thresholded frame (``mask_frame[..., 0] > 32``), which
+  also holds the chair, the ceiling and markers.
 """
 
 from __future__ import annotations
@@ -56,10 +59,17 @@ def check_layout(root, params: dict | None = None) -> list[tuple[int, int]]:
     """Verify that the raw tree holds what the conversion needs; returns the (subject, sequence) pairs."""
     p = check_params(params)
     return common.check_layout(root, NAME, [*p["train_subjects"], *p["val_subjects"]], p["sequences"],
-                               p["cameras"])
+                               p["cameras"], common.MASK_KINDS)
 
 
 def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
     """Every selected person instance of the raw tree, in a deterministic order."""
     return common.make_instances(NAME, root, check_params(params), SELECTED_JOINTS, sample_first=True,
                                  dropped=dropped)
+
+
+def frame_source(raw_root, params: dict | None = None):
+    """The videos' frames with each person's mask from the release's FGmasks videos (posepile's rule, see
+    :func:`posebank.datasets.tdhp.common.training_frame_source`); the segment stage keeps these masks."""
+    check_params(params)
+    return common.training_frame_source(raw_root, SELECTED_JOINTS)

@@ -13,12 +13,27 @@ pixels, ``annot3`` (3, 17, 1, T) mm in the camera frame, ``univ_annot3`` (3, 17,
 ``htop neck rsho relb rwri lsho lelb lwri rhip rkne rank lhip lkne lank pelv spin head``; posebank reorders them
 to the training set's joint order (``tdhp``'s ``JOINT_INFO``), as posepile does.
 
-Cameras: TS1-TS4 (studio, 2048 x 2048) share one camera, TS5-TS6 (outdoor, 1920 x 1080, with lens distortion)
-another. Their parameters come from the test set's ``test_util/camera_calibration`` files (Captury's
-"tc camera calibration" format: sensor size, focal length and centre offset in mm, pixel aspect, OpenCV
-distortion, origin/up/right); posepile and the benchmark code hard-code the same numbers, as does this module.
-They are turned into pixels as that format's own reader does; posepile also scales the principal point's y by
-the pixel aspect, which moves cy by 0.46 px (TS1-4) and -3.8 px (TS5-6) — posebank does not.
+Cameras: TS1-TS4 (studio, 2048 x 2048) were filmed by one camera, TS5-TS6 (outdoor, 1920 x 1080) by another. The
+test set's ``test_util/camera_calibration`` files (Captury's "tc camera calibration" format: sensor size, focal
+length and centre offset in mm, pixel aspect, OpenCV distortion, origin/up/right) describe the two; posepile and the
+benchmark code hard-code the same numbers, as does this module (:func:`calibration_camera`, read as the format's own
+reader does; posepile also scales the principal point's y by the pixel aspect, 0.46 px and -3.8 px away).
+
+The annotations do not all follow those two cameras: TS2's annot2 misses the pinhole projection of its annot3
+through the TS1-4 camera by 6.2 px (median over the 17 joints of a real TS2 frame, mmpose's test data), while a fit
+to TS2 alone reproduces it to 0.15 px. So, as the MuPoTS-3D module does (and mmpose for this test set), each
+sequence's fx, fy, cx, cy are fitted by linear least squares to ``x = fx X/Z + cx``, ``y = fy Y/Z + cy`` over the 17
+joints of all its valid frames (:func:`fit_sequence_camera`; the fit, its residuals and the calibration's residuals
+are logged per sequence); the rotation and optical centre stay the calibration's.
+
+Lens distortion: none is stored, TS5-TS6 included. Their annot2 is an undistorted pinhole projection: mmpose's
+pinhole fits over the real TS5/TS6 annotations land within 0.7 px (TS5) and 0.1 px (TS6) of the calibration's
+pinhole intrinsics, where points carrying the listed distortion (k1 = -0.277) would pull a pinhole fit's focal lengths
+down by 7-10 px (points in the central 30 % of the image) to 47-64 px (central 80 %). No TS5/TS6 frame is available to
+check the images themselves; posebank takes the authors' annot2 (what the benchmark and the public readers use in 2D)
+to match the frames, and so treats the frames as undistorted. Keeping the listed coefficients would move projected
+joints off annot2 by 4 px within the central 30 %, 69 px at the middle of the left and right borders and over 100 px
+in the corners (posepile keeps them and undistorts its crops).
 
 Only frames whose ``valid_frame`` is set are converted (posepile, and the official evaluation), all of them by
 default; the others, and valid frames without any annotated joint, are reported as dropped. The world joints are
@@ -27,6 +42,8 @@ default; the others, and valid frames without any annotated joint, are reported 
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +62,8 @@ from posebank.datasets.base import (
 from posebank.datasets.matlab import load_mat
 from posebank.datasets.sampling import MISSING_POSE, drop_missing_poses, record_drop
 from posebank.datasets.tdhp import common
+
+log = logging.getLogger(__name__)
 
 NAME = "tdhp_test"
 INFO = DatasetInfo(
@@ -135,9 +154,63 @@ def camera_key(ts: int) -> str:
     return "ts1-4" if ts <= 4 else "ts5-6"
 
 
-def sequence_camera(ts: int) -> Camera:
-    """The camera of test sequence TS<ts> (world y up, mm)."""
+def calibration_camera(ts: int) -> Camera:
+    """The calibration files' camera of test sequence TS<ts> (world y up, mm), its listed distortion included."""
     return camera_from_tc_calibration(**TEST_CALIBRATIONS[camera_key(ts)])
+
+
+@dataclasses.dataclass(frozen=True)
+class IntrinsicsFit:
+    """The per-sequence intrinsics and how well they, and the calibration's, reproduce annot2."""
+
+    sequence: int
+    intrinsic_matrix: np.ndarray
+    n_joints: int  # joint correspondences fitted (17 x valid frames with finite joints)
+    median_px: float  # reprojection error of the fit: median, 95th percentile, maximum
+    p95_px: float
+    max_px: float
+    calibration_median_px: float  # the calibration camera's pinhole intrinsics on the same joints
+
+    def summary(self) -> str:
+        k = self.intrinsic_matrix
+        return (f"TS{self.sequence}: intrinsics fitted to {self.n_joints} joints of the valid frames: "
+                f"f=({k[0, 0]:.2f}, {k[1, 1]:.2f}) c=({k[0, 2]:.2f}, {k[1, 2]:.2f}); reprojection error median "
+                f"{self.median_px:.3f} px, 95% {self.p95_px:.3f} px, max {self.max_px:.2f} px "
+                f"(the {camera_key(self.sequence)} calibration: median {self.calibration_median_px:.2f} px)")
+
+
+def fit_sequence_camera(ts: int, annot: dict, where=None) -> tuple[Camera, IntrinsicsFit]:
+    """The camera of TS<ts>: intrinsics fitted to the valid frames' annot2 and annot3 (all 17 joints,
+    :func:`posebank.datasets.tdhp.common.estimate_intrinsics`), the calibration's rotation and optical centre, no
+    distortion. RawFileError naming ``where`` when the annotations allow no fit."""
+    where = where or f"TS{ts}/annot_data.mat"
+    valid = annot["valid_frame"]
+    p3, p2 = annot["annot3"][valid].reshape(-1, 3), annot["annot2"][valid].reshape(-1, 2)
+    try:
+        k = common.estimate_intrinsics(p3, p2)
+    except ValueError as e:
+        raise RawFileError(where, f"cannot fit the camera intrinsics to the valid frames' annotations: {e}") from e
+    calib = calibration_camera(ts)
+    camera = Camera(k, calib.R, calib.t, world_up=common.WORLD_UP)
+    check_finite_camera(camera, where)
+    errors = common.reprojection_errors(k, p3, p2)
+    ok = np.isfinite(errors)
+    errors, calib_errors = errors[ok], common.reprojection_errors(calib.intrinsic_matrix, p3, p2)[ok]
+    fit = IntrinsicsFit(ts, k, int(ok.sum()), float(np.median(errors)), float(np.percentile(errors, 95)),
+                        float(errors.max()), float(np.median(calib_errors)))
+    log.info("%s", fit.summary())
+    if fit.median_px > 1:
+        log.warning("%s: annot2 and annot3 disagree by %.2f px (median) under the fitted intrinsics", where,
+                    fit.median_px)
+    return camera, fit
+
+
+def camera_fits(root, params: dict | None = None) -> dict[int, IntrinsicsFit]:
+    """The per-sequence intrinsics fits of the selected test sequences (what :func:`instances` logs)."""
+    annots = check_layout(root, params)
+    base, _ = find_test_root(root)
+    return {ts: fit_sequence_camera(ts, annot, base / f"TS{ts}/annot_data.mat")[1]
+            for ts, annot in sorted(annots.items())}
 
 
 def sequence_image_size(ts: int) -> tuple[int, int]:
@@ -254,14 +327,16 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
     for ts in sorted(annots):
         annot = annots[ts]
         where = f"{prefix}TS{ts}/annot_data.mat"
-        camera = sequence_camera(ts)
-        check_finite_camera(camera, f"tdhp_test camera {camera_key(ts)}")
         coords = annot["annot3"][:, list(TEST_TO_JOINT_INFO)]
         # drops name frames by their image number (frame_index, 1-based), as the instances do
         record_drop(dropped, where, invalid_frames(annot, p["frame_step"]) + 1, INVALID_FRAME)
         valid = [int(i) for i in selected_frames(annot, p["frame_step"])]
         annotated = drop_missing_poses(coords, valid, where, None)
         record_drop(dropped, where, [i + 1 for i in sorted(set(valid) - set(annotated))], MISSING_POSE)
+        if not annotated:  # nothing to convert (and nothing to fit a camera to)
+            continue
+        # the camera is fitted to every valid frame of the sequence, whatever the frame step
+        camera, _ = fit_sequence_camera(ts, annot, base / f"TS{ts}/annot_data.mat")
         for i in annotated:
             a = int(annot["activity"][i])
             if not 1 <= a <= len(ACTIVITIES):

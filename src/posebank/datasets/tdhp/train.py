@@ -6,6 +6,10 @@ Frame selection follows posepile: cameras 0 1 2 4 5 6 7 8 (chest height), every 
 17 joints project inside the image, then adaptive pose sampling (100 mm) per camera; S1..S7 train, S8 validation.
 Frames left out because the person is not fully inside the image, because no joint is annotated, or because they
 lie past the end of a known short video are reported as dropped (the frame step and the sampler are selection).
+
+Masks: the release's own FGmasks videos, read as posepile reads them (red > 32, the 4-connected component that best
+overlaps the 17 joints' box): :func:`frame_source` hands them to the pipeline, so the segment stage keeps them. The
+FGmasks videos are therefore part of the raw layout.
 """
 
 from __future__ import annotations
@@ -62,10 +66,17 @@ def check_layout(root, params: dict | None = None) -> list[tuple[int, int]]:
     """Verify that the raw tree holds what the conversion needs; returns the (subject, sequence) pairs."""
     p = check_params(params)
     return common.check_layout(root, NAME, [*p["train_subjects"], *p["val_subjects"]], p["sequences"],
-                               p["cameras"])
+                               p["cameras"], common.MASK_KINDS)
 
 
 def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
     """Every selected person instance of the raw tree, in a deterministic order."""
     return common.make_instances(NAME, root, check_params(params), SELECTED_JOINTS, sample_first=False,
                                  dropped=dropped)
+
+
+def frame_source(raw_root, params: dict | None = None):
+    """The videos' frames with each person's mask from the release's FGmasks videos (posepile's rule, see
+    :func:`posebank.datasets.tdhp.common.training_frame_source`); the segment stage keeps these masks."""
+    check_params(params)
+    return common.training_frame_source(raw_root, SELECTED_JOINTS)
