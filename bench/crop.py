@@ -184,7 +184,7 @@ def make_tasks(frames: list[Frame], n_variants: int, params: CropParams, rng) ->
         mask = person_mask(frame, rng)
         for box in box_variants(frame.box, n_variants, rng):
             cam, size = crop_camera(frame.camera, box, params, frame.size)
-            factor = choose_decode_factor(crop_scale(frame.camera, cam))
+            factor = choose_decode_factor(crop_scale(frame.camera, cam), 8, params.max_decode_upsample)
             source = frame.camera if factor == 1 else frame.camera.zoomed(1.0 / factor)
             t0 = time.process_time()
             lb_map = pixel_map(source, cam, *size)

@@ -243,7 +243,8 @@ class Camera:
         c.intrinsic_matrix[:2, 2] -= np.asarray(offset_xy, np.float64)
         return c
 
-    def turned_towards(self, target_image_point=None, target_world_point=None, upright: bool = True) -> Camera:
+    def turned_towards(self, target_image_point=None, target_world_point=None, upright: bool = True,
+                       target_direction=None) -> Camera:
         """Rotate the camera about its optical centre so that its optical axis passes through a target.
 
         ``upright`` (default): zero roll about the world's up direction, as posepile's crops: the new z axis
@@ -251,9 +252,12 @@ class Camera:
         the image). Without it, or when the target lies along world_up, the smallest rotation that turns the
         optical axis onto the target (which keeps the source camera's roll). Intrinsics and distortion are kept.
         """
-        if (target_image_point is None) == (target_world_point is None):
-            raise ValueError("give exactly one of target_image_point, target_world_point")
-        if target_image_point is not None:
+        given = [t is not None for t in (target_image_point, target_world_point, target_direction)]
+        if sum(given) != 1:
+            raise ValueError("give exactly one of target_image_point, target_world_point, target_direction")
+        if target_direction is not None:  # a ray in this camera's coordinates
+            direction_cam = np.asarray(target_direction, np.float64)
+        elif target_image_point is not None:
             direction_cam = self.image_to_camera(np.asarray(target_image_point, np.float64), 1.0)
         else:
             direction_cam = self.world_to_camera(np.asarray(target_world_point, np.float64))

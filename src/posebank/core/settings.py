@@ -325,10 +325,14 @@ class CropParams(Section):
     upright: bool = True  # the crop camera has zero roll about the world's up direction (posepile)
     jpeg_quality: int = 95
     interpolation: Literal["cubic", "linear", "nearest"] = "cubic"
+    # frames are decoded at 1/2, 1/4 or 1/8 when the crop then enlarges the decoded image at most this much
+    max_decode_upsample: float = 1.25
     workers: int = 2  # threads cropping frames in parallel (OpenCV releases the GIL); output order is fixed
 
     def check(self) -> None:
         require(self.workers >= 1, "workers", f"must be at least 1, got {self.workers}")
+        require(1 <= self.max_decode_upsample <= 2, "max_decode_upsample",
+                f"must be in [1, 2], got {self.max_decode_upsample}")
         require(self.target_box_px > 0, "target_box_px", f"must be positive, got {self.target_box_px}")
         require(self.context >= 1, "context", f"must be at least 1, got {self.context}")
         require(self.margin >= 1, "margin", f"must be at least 1, got {self.margin}")

@@ -15,7 +15,6 @@ import dataclasses
 
 import cv2
 import numpy as np
-import scipy.ndimage
 
 from posebank.core.camera import Camera
 from posebank.core.jpeg import DECODE_FACTORS, decode_jpeg_reduced, jpeg_size
@@ -80,21 +79,28 @@ def crop_geometry(camera: Camera, box, params: CropParams, image_size=None
     x, y, w, h = np.asarray(box, np.float64)
     if not (np.isfinite([x, y, w, h]).all() and w > 0 and h > 0):
         raise ValueError(f"cannot crop around an empty or invalid box {box}")
-    center = np.array([x + w / 2, y + h / 2])
-    turned = camera.turned_towards(target_image_point=center, upright=params.upright).undistorted()
+    cx, cy = x + w / 2, y + h / 2
     if params.geometry == "fixed":
+        turned = camera.turned_towards(target_image_point=[cx, cy], upright=params.upright).undistorted()
         long_side = max(w, h)
         scale = min(params.max_upscale, params.target_box_px / long_side)
         side = max(8, int(round(long_side * params.context * scale)))
         principal = turned.intrinsic_matrix[:2, 2]
         new = turned.scaled_output(center_xy=principal, scale=scale, output_size_wh=(side, side))
         return new, (side, side), reproject_box(box, camera, new)
-    turned_box = reproject_box(box, camera, turned)
+    # the box centre, its side midpoints and the image corners, undistorted in one go
+    iw, ih = image_size if image_size is not None else (np.nan, np.nan)
+    points = np.array([[cx, cy], [x, cy], [x + w, cy], [cx, y], [cx, y + h],
+                       [-0.5, -0.5], [iw - 0.5, -0.5], [-0.5, ih - 0.5], [iw - 0.5, ih - 0.5]])
+    n = 9 if params.clip_to_image and image_size is not None else 5
+    rays = camera.image_to_camera(points[:n], 1.0)
+    turned = camera.turned_towards(target_direction=rays[0], upright=params.upright).undistorted()
+    in_turned = turned.camera_to_image(rays @ camera.R @ turned.R.T)  # the same rays, seen by the turned camera
+    turned_box = box_from_points(in_turned[1:5])
     scale = min(params.max_upscale, params.target_box_px / max(turned_box[2:]))
     region = rotated_extent(turned_box, params.max_rotation_deg, params.margin)
-    if params.clip_to_image and image_size is not None:
-        iw, ih = image_size
-        region = intersect(region, reproject_box_corners([-0.5, -0.5, iw, ih], camera, turned))
+    if n == 9:
+        region = intersect(region, box_from_points(in_turned[5:9]))
     size = (max(8, int(round(region[2] * scale))), max(8, int(round(region[3] * scale))))
     # the region's top-left edge becomes the crop's top-left edge (pixel centres at integers in both): a turned
     # pixel p lands at (p - region) x scale - 0.5 in the crop
@@ -111,19 +117,27 @@ def crop_camera(camera: Camera, box, params: CropParams, image_size=None) -> tup
 
 def best_component(mask: np.ndarray, box) -> np.ndarray:
     """The 4-connected component of a boolean mask whose bounding box has the highest IoU with ``box``
-    (posepile's rule for person masks in a crop: stray blobs of other people or the background go)."""
-    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=4)
+    (posepile's rule for person masks in a crop: stray blobs of other people or the background go). Only the
+    mask's bounding rectangle is labelled."""
+    m = mask.astype(np.uint8)
+    rx, ry, rw, rh = cv2.boundingRect(m)
+    if rw == 0:
+        return mask.astype(bool)
+    sub = m[ry:ry + rh, rx:rx + rw]
+    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(sub, 4, cv2.CV_32S, cv2.CCL_DEFAULT)
     if n <= 2:
         return mask.astype(bool)
-    slices = scipy.ndimage.find_objects(labels)  # the bounding box of each label, in one pass
-    comp = np.array([[sx.start - 0.5, sy.start - 0.5, sx.stop - sx.start, sy.stop - sy.start]
-                     for sy, sx in slices], np.float64)  # x, y, w, h (pixel edges)
+    comp = stats[1:, :4].astype(np.float64)  # x, y, w, h of each component in the sub-rectangle
+    comp[:, 0] += rx - 0.5  # pixel edges, in the mask's coordinates
+    comp[:, 1] += ry - 0.5
     bx, by, bw, bh = np.asarray(box, np.float64)
     ix = np.clip(np.minimum(comp[:, 0] + comp[:, 2], bx + bw) - np.maximum(comp[:, 0], bx), 0, None)
     iy = np.clip(np.minimum(comp[:, 1] + comp[:, 3], by + bh) - np.maximum(comp[:, 1], by), 0, None)
     inter = ix * iy
     iou = inter / (comp[:, 2] * comp[:, 3] + bw * bh - inter)
-    return labels == 1 + int(np.argmax(iou))
+    out = np.zeros(mask.shape, bool)
+    out[ry:ry + rh, rx:rx + rw] = labels == 1 + int(np.argmax(iou))
+    return out
 
 
 _INTERP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
@@ -225,19 +239,51 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     """A full-frame COCO RLE mask warped into the crop, from the coarse map of :func:`_coarse_map` made for the
     frame decoded at 1/``factor``.
 
-    The RLE decodes column-major (Fortran order); its transpose is a C-ordered (W, H) array, which is warped with
-    the map's x and y swapped (swapped, and scaled to full resolution, on the coarse grid, before it is expanded),
-    so the mask is never copied. Linear interpolation of the 0/1 values rounds at one half (threshold 0.5)."""
-    from posebank.core.masks import decode_fortran
+    RLE is column-major: only the columns under the map are expanded (:func:`posebank.core.masks.decode_columns`),
+    as the C-ordered transpose of those columns, which is warped with the map's x and y swapped (swapped, shifted
+    and scaled to full resolution on the coarse grid, before it is expanded). Linear interpolation of the 0/1
+    values rounds at one half (threshold 0.5)."""
+    from posebank.core.masks import decode_columns
 
     width, height = frame_size
     out_w, out_h = int(size_wh[0]), int(size_wh[1])
-    full_t = decode_fortran(counts, height, width).T  # (W, H), C order: no copy
-    grid = coarse[..., ::-1]
+    grid = np.array(coarse[..., ::-1], np.float32)  # (y, x) per point: the transposed mask's (column, row)
     if factor > 1:
         grid = (grid + 0.5) * factor - 0.5
-    src = _expand(np.ascontiguousarray(grid, np.float32), out_w, out_h)
-    return cv2.remap(full_t, src, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    valid = (coarse > -1e5).all(-1)
+    if not valid.any():
+        return np.zeros((out_h, out_w), bool)
+    xs = grid[..., 1][valid]
+    x0, x1 = max(int(np.floor(xs.min())) - 2, 0), min(int(np.ceil(xs.max())) + 3, width)
+    if x1 <= x0:
+        return np.zeros((out_h, out_w), bool)
+    columns = decode_columns(counts, height, width, x0, x1)  # (x1 - x0, H), C order
+    grid[..., 1] -= x0
+    # warp only the part of the crop where the mask can land: the grid cells whose source is near its pixels
+    rows = np.flatnonzero(columns.any(axis=0))
+    cols = np.flatnonzero(columns.any(axis=1))
+    if not len(rows):
+        return np.zeros((out_h, out_w), bool)
+    both = valid[:, 1:] & valid[:, :-1]
+    spans = np.linalg.norm(np.diff(grid, axis=1), axis=-1)[both]
+    margin = 2 + 2 * (float(spans.max()) if spans.size else float(max(width, height)))  # two cells of source
+    near = (valid & (grid[..., 0] >= rows[0] - margin) & (grid[..., 0] <= rows[-1] + margin)
+            & (grid[..., 1] >= cols[0] - margin) & (grid[..., 1] <= cols[-1] + margin))
+    grid[~valid] = -1e6
+    src = _expand(grid, out_w, out_h)
+    out = np.zeros((out_h, out_w), bool)
+    gy, gx = np.nonzero(near)
+    if not len(gy):
+        return out
+    # grid sample j sits at output pixel (j + 0.5) * GRID_STEP - 0.5 - GRID_STEP: one cell of margin each way
+    u0, u1 = max((gx.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gx.max() + 2) * GRID_STEP, out_w)
+    v0, v1 = max((gy.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gy.max() + 2) * GRID_STEP, out_h)
+    if u1 <= u0 or v1 <= v0:
+        return out
+    sub = np.ascontiguousarray(src[v0:v1, u0:u1])
+    out[v0:v1, u0:u1] = cv2.remap(columns, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                                  borderValue=0) > 0
+    return out
 
 
 def crop_person(image: np.ndarray, camera: Camera, box, params: CropParams):
@@ -253,12 +299,13 @@ def crop_scale(camera: Camera, new_camera: Camera) -> float:
     return float(max(k_new[0, 0] / k_old[0, 0], k_new[1, 1] / k_old[1, 1]))
 
 
-def choose_decode_factor(scale: float, max_factor: int = 8) -> int:
-    """The largest JPEG decode reduction ``f`` (1, 2, 4 or 8, at most ``max_factor``) that still leaves at least
-    one decoded pixel per output pixel, i.e. ``f <= 1 / scale`` with ``scale`` = output px per source px."""
+def choose_decode_factor(scale: float, max_factor: int = 8, max_upsample: float = 1.0) -> int:
+    """The largest JPEG decode reduction ``f`` (1, 2, 4 or 8, at most ``max_factor``) after which the crop enlarges
+    the decoded image at most ``max_upsample`` times, i.e. ``f <= max_upsample / scale`` with ``scale`` = output px
+    per source px (1.0: at least one decoded pixel per output pixel)."""
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be positive and finite, got {scale}")
-    limit = 1.0 / scale * (1 + 1e-9)  # tolerate rounding when 1 / scale is exactly a power of two
+    limit = max_upsample / scale * (1 + 1e-9)  # tolerate rounding when 1 / scale is exactly a power of two
     return max(f for f in DECODE_FACTORS if f == 1 or (f <= limit and f <= max_factor))
 
 
@@ -281,7 +328,7 @@ def crop_person_from_jpeg(jpeg: bytes, camera: Camera, box, params: CropParams, 
     if image_size is None:
         image_size = jpeg_size(jpeg)
     new_camera, size = crop_camera(camera, box, params, image_size)
-    factor = choose_decode_factor(crop_scale(camera, new_camera), max_factor)
+    factor = choose_decode_factor(crop_scale(camera, new_camera), max_factor, params.max_decode_upsample)
     image = decode_jpeg_reduced(jpeg, factor)
     source_camera = camera if factor == 1 else camera.zoomed(1.0 / factor)
     crop = reproject_image(image, source_camera, new_camera, size, params.interpolation)
@@ -320,7 +367,8 @@ def crop_frame_people(jpeg: bytes, image_size, people: list[Person], params: Cro
     plans = [crop_geometry(p.camera, p.box, params, image_size) for p in people]
     if not plans:
         return []
-    factor = min(choose_decode_factor(crop_scale(p.camera, cam), max_factor) for p, (cam, _, _) in zip(people, plans))
+    factor = min(choose_decode_factor(crop_scale(p.camera, cam), max_factor, params.max_decode_upsample)
+                 for p, (cam, _, _) in zip(people, plans))
     frame = decode_jpeg_reduced(jpeg, factor)
     out = []
     for person, (new_camera, size, new_box) in zip(people, plans):
