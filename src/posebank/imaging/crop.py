@@ -115,15 +115,19 @@ def crop_camera(camera: Camera, box, params: CropParams, image_size=None) -> tup
     return new, size
 
 
-def best_component(mask: np.ndarray, box) -> np.ndarray:
+def best_component(mask: np.ndarray, box, extent=None) -> np.ndarray:
     """The 4-connected component of a boolean mask whose bounding box has the highest IoU with ``box``
     (posepile's rule for person masks in a crop: stray blobs of other people or the background go). Only the
-    mask's bounding rectangle is labelled."""
-    m = mask.astype(np.uint8)
-    rx, ry, rw, rh = cv2.boundingRect(m)
-    if rw == 0:
+    mask's bounding rectangle (or ``extent`` (x, y, w, h), known to hold every set pixel) is labelled."""
+    if extent is None:
+        m = mask.astype(np.uint8)
+        rx, ry, rw, rh = cv2.boundingRect(m)
+    else:
+        rx, ry, rw, rh = extent
+        m = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
+    if rw == 0 or rh == 0:
         return mask.astype(bool)
-    sub = m[ry:ry + rh, rx:rx + rw]
+    sub = np.ascontiguousarray(m[ry:ry + rh, rx:rx + rw])
     n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(sub, 4, cv2.CV_32S, cv2.CCL_DEFAULT)
     if n <= 2:
         return mask.astype(bool)
@@ -235,15 +239,19 @@ def reproject_image(image: np.ndarray, old_camera: Camera, new_camera: Camera, s
     return warp(image, src, valid_points, step, size_wh, interpolation, border_value)
 
 
-def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: int = 1) -> np.ndarray:
+def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: int = 1, with_extent: bool = False):
     """A full-frame COCO RLE mask warped into the crop, from the coarse map of :func:`_coarse_map` made for the
     frame decoded at 1/``factor``.
 
     RLE is column-major: only the columns under the map are expanded (:func:`posebank.core.masks.decode_columns`),
     as the C-ordered transpose of those columns, which is warped with the map's x and y swapped (swapped, shifted
     and scaled to full resolution on the coarse grid, before it is expanded). Linear interpolation of the 0/1
-    values rounds at one half (threshold 0.5)."""
+    values rounds at one half (threshold 0.5). With ``with_extent``, also the (x, y, w, h) part of the crop that
+    was warped (every set pixel lies in it)."""
     from posebank.core.masks import decode_columns
+
+    def result(mask, extent=(0, 0, 0, 0)):
+        return (mask, extent) if with_extent else mask
 
     width, height = frame_size
     out_w, out_h = int(size_wh[0]), int(size_wh[1])
@@ -252,18 +260,18 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
         grid = (grid + 0.5) * factor - 0.5
     valid = (coarse > -1e5).all(-1)
     if not valid.any():
-        return np.zeros((out_h, out_w), bool)
+        return result(np.zeros((out_h, out_w), bool))
     xs = grid[..., 1][valid]
     x0, x1 = max(int(np.floor(xs.min())) - 2, 0), min(int(np.ceil(xs.max())) + 3, width)
     if x1 <= x0:
-        return np.zeros((out_h, out_w), bool)
+        return result(np.zeros((out_h, out_w), bool))
     columns = decode_columns(counts, height, width, x0, x1)  # (x1 - x0, H), C order
     grid[..., 1] -= x0
     # warp only the part of the crop where the mask can land: the grid cells whose source is near its pixels
     rows = np.flatnonzero(columns.any(axis=0))
     cols = np.flatnonzero(columns.any(axis=1))
     if not len(rows):
-        return np.zeros((out_h, out_w), bool)
+        return result(np.zeros((out_h, out_w), bool))
     both = valid[:, 1:] & valid[:, :-1]
     spans = np.linalg.norm(np.diff(grid, axis=1), axis=-1)[both]
     margin = 2 + 2 * (float(spans.max()) if spans.size else float(max(width, height)))  # two cells of source
@@ -274,16 +282,16 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     out = np.zeros((out_h, out_w), bool)
     gy, gx = np.nonzero(near)
     if not len(gy):
-        return out
+        return result(out)
     # grid sample j sits at output pixel (j + 0.5) * GRID_STEP - 0.5 - GRID_STEP: one cell of margin each way
     u0, u1 = max((gx.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gx.max() + 2) * GRID_STEP, out_w)
     v0, v1 = max((gy.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gy.max() + 2) * GRID_STEP, out_h)
     if u1 <= u0 or v1 <= v0:
-        return out
+        return result(out)
     sub = np.ascontiguousarray(src[v0:v1, u0:u1])
     out[v0:v1, u0:u1] = cv2.remap(columns, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                   borderValue=0) > 0
-    return out
+    return result(out, (u0, v0, u1 - u0, v1 - v0))
 
 
 def crop_person(image: np.ndarray, camera: Camera, box, params: CropParams):
@@ -377,9 +385,10 @@ def crop_frame_people(jpeg: bytes, image_size, people: list[Person], params: Cro
         crop = warp(frame, _expand(coarse, *size), valid, step, size, params.interpolation)
         mask, empty = b"", False
         if person.mask:
-            warped = warp_mask(person.mask, (width, height), coarse, size, factor)
-            empty = not warped.any()
+            warped, extent = warp_mask(person.mask, (width, height), coarse, size, factor, with_extent=True)
+            x, y, w, h = extent
+            empty = not warped[y:y + h, x:x + w].any()
             if not empty:
-                mask = encode_mask(best_component(warped, new_box))
+                mask = encode_mask(best_component(warped, new_box, extent))
         out.append(CroppedPerson(encode_jpeg(crop, params.jpeg_quality), size, new_camera, new_box, mask, empty))
     return out
