@@ -129,13 +129,25 @@ def test_non_orthonormal_rotation(h36m_cache, gx_root, tmp_path):
     _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "rot_orth_err", ids=[3])
 
 
-def test_principal_point_outside_image(h36m_cache, gx_root, tmp_path):
+def test_principal_point_outside_the_box(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
     with h5py.File(bad, "r+") as f:
         k = f["camera/intrinsic_matrix"][40]
-        k[0, 2] = f["image_size"][40][0] + 10.0
+        k[0, 2] = f["bbox"][40][0] + f["bbox"][40][2] + 10.0
         f["camera/intrinsic_matrix"][40] = k
-    _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "cx_frac", ids=[40])
+    _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "principal_x_in_box", ids=[40])
+
+
+def test_box_outside_the_crop(h36m_cache, gx_root, tmp_path):
+    bad = _copy(h36m_cache, tmp_path)
+    with h5py.File(bad, "r+") as f:
+        b = f["bbox"][7]
+        b[0] = f["image_size"][7][0] - 0.05 * b[2]  # 95 % of the box right of the crop
+        f["bbox"][7] = b
+        k = f["camera/intrinsic_matrix"][7]
+        k[0, 2] = b[0] + b[2] / 2  # keep the principal point in the box
+        f["camera/intrinsic_matrix"][7] = k
+    _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "bbox_visible_frac", ids=[7])
 
 
 def test_empty_mask(h36m_cache, gx_root, tmp_path):

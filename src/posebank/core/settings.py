@@ -352,13 +352,15 @@ class ValidateParams(Section):
     max_rot_orth_err: float = 1.0e-4  # max |R R^T - I|
     rot_det_tolerance: float = 1.0e-4  # |det R - 1|
     world_up_tolerance: float = 1.0e-3
-    bbox_tolerance_px: float = 0.5  # box may overhang the crop by this much
+    min_bbox_visible_frac: float = 0.1  # the part of the person's box inside the crop (truncated people: less than 1)
     image_sample_size: int = 500  # images decoded per cache (seeded sample)
     seed: int = 0
     expected_counts: dict[str, int] = dataclasses.field(default_factory=dict)  # {h36m: 123456}; absent: no check
 
     def check(self) -> None:
         require(self.chunk_rows >= 1, "chunk_rows", f"must be at least 1, got {self.chunk_rows}")
+        require(0 < self.min_bbox_visible_frac <= 1, "min_bbox_visible_frac",
+                f"must be in (0, 1], got {self.min_bbox_visible_frac}")
         require(self.image_sample_size >= 0, "image_sample_size", f"must be >= 0, got {self.image_sample_size}")
         for name in ("focal_range", "distance_range_mm"):
             lo, hi = getattr(self, name)

@@ -1,8 +1,8 @@
 """The derived columns the suites check: pandas frames computed from a cache, block by block.
 
 * :func:`example_frame`  rows [start, stop) of the cache, one row per example: joint counts, finiteness of the
-  coordinates and the camera, intrinsics, principal point inside the image, rotation orthonormality and
-  determinant, subject distance, lens distortion, up vector, box inside the crop, mask area, split code,
+  coordinates and the camera, intrinsics, principal point inside the person's box, rotation orthonormality and
+  determinant, subject distance, lens distortion, up vector, the part of the box inside the crop, mask area, split code,
   reprojected root inside the crop. Validation reads the cache in blocks of ``chunk_rows`` rows, never whole.
 * :func:`dataset_frame`  one row per file: example count against the expected one (when known), joint count of
   the data against the file's joint_info and the registered skeleton (when the name is a registered dataset),
@@ -96,6 +96,9 @@ def example_frame(cache, start: int, stop: int, root: int | None):
             except Exception:  # noqa: BLE001 - any decoding error makes the mask invalid
                 mask_frac[i] = -1.0
 
+    with np.errstate(invalid="ignore", divide="ignore"):
+        visible_w = np.clip(np.minimum(bbox[:, 0] + bbox[:, 2], w - 0.5) - np.maximum(bbox[:, 0], -0.5), 0, None)
+        visible_h = np.clip(np.minimum(bbox[:, 1] + bbox[:, 3], h - 0.5) - np.maximum(bbox[:, 1], -0.5), 0, None)
     return pd.DataFrame({
         "example_id": np.arange(start, start + n, dtype=np.int64),
         "n_joints": np.full(n, wc.shape[1], np.int64),
@@ -104,16 +107,17 @@ def example_frame(cache, start: int, stop: int, root: int | None):
         "camera_finite": camera_finite,
         "t_finite": np.isfinite(t).all(axis=1),
         "fx": fx, "fy": fy,
-        "cx_frac": cx / w, "cy_frac": cy / h,
+        # the crop camera looks at the person: its principal point lies in the person's box (a crop clipped at the
+        # image border may hold neither the box nor the principal point whole, but the box always holds it)
+        "principal_x_in_box": (cx - bbox[:, 0]) / bbox[:, 2], "principal_y_in_box": (cy - bbox[:, 1]) / bbox[:, 3],
         "rot_orth_err": rot_orth_err, "rot_det": rot_det,
         "subject_distance_mm": distance,
         "max_abs_distortion": np.abs(dist).max(axis=1),
         "world_up_norm": np.linalg.norm(up, axis=1),
         "image_width": size[:, 0].astype(np.int64), "image_height": size[:, 1].astype(np.int64),
-        "bbox_left_gap": bbox[:, 0],
-        "bbox_top_gap": bbox[:, 1],
-        "bbox_right_gap": w - (bbox[:, 0] + bbox[:, 2]),
-        "bbox_bottom_gap": h - (bbox[:, 1] + bbox[:, 3]),
+        # the part of the box inside the crop (the image's extent is -0.5 .. size - 0.5): the whole box unless the
+        # person is truncated by the source image's border, where the crop ends too
+        "bbox_visible_frac": visible_w * visible_h / (bbox[:, 2] * bbox[:, 3]),
         "bbox_min_side": np.minimum(bbox[:, 2], bbox[:, 3]),
         "mask_area_frac": mask_frac,
         "split": split.astype(np.int64),

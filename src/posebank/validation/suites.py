@@ -28,7 +28,6 @@ INDEX_COLUMN = "example_id"  # every frame's row id, reported for the failing ro
 
 def suite_parameters(p: ValidateParams, n_joints_expected: int) -> dict:
     """Values of the ``$PARAMETER`` placeholders of the suites."""
-    tol = float(p.bbox_tolerance_px)
     return {
         "n_joints_expected": int(n_joints_expected),
         "min_valid_joints": int(p.min_valid_joints),
@@ -42,7 +41,7 @@ def suite_parameters(p: ValidateParams, n_joints_expected: int) -> dict:
         "max_rot_det": 1.0 + float(p.rot_det_tolerance),
         "min_world_up_norm": 1.0 - float(p.world_up_tolerance),
         "max_world_up_norm": 1.0 + float(p.world_up_tolerance),
-        "min_bbox_gap_px": -tol,
+        "min_bbox_visible_frac": float(p.min_bbox_visible_frac),
     }
 
 
@@ -67,8 +66,8 @@ def build_suites() -> dict[str, list]:
         true("t_finite"),
         between("fx", P("min_focal_px"), P("max_focal_px")),
         between("fy", P("min_focal_px"), P("max_focal_px")),
-        between("cx_frac", 0.0, 1.0, strict_max=True),
-        between("cy_frac", 0.0, 1.0, strict_max=True),
+        between("principal_x_in_box", 0.0, 1.0),
+        between("principal_y_in_box", 0.0, 1.0),
         between("rot_orth_err", 0.0, P("max_rot_orth_err")),
         between("rot_det", P("min_rot_det"), P("max_rot_det")),
         gxe.ExpectColumnValuesToNotBeNull(column="subject_distance_mm"),
@@ -77,10 +76,7 @@ def build_suites() -> dict[str, list]:
         between("world_up_norm", P("min_world_up_norm"), P("max_world_up_norm")),
         between("image_width", 1),
         between("image_height", 1),
-        between("bbox_left_gap", P("min_bbox_gap_px")),
-        between("bbox_top_gap", P("min_bbox_gap_px")),
-        between("bbox_right_gap", P("min_bbox_gap_px")),
-        between("bbox_bottom_gap", P("min_bbox_gap_px")),
+        between("bbox_visible_frac", P("min_bbox_visible_frac"), 1.0),
         between("bbox_min_side", 0.0, strict_min=True),
         # NaN (no mask stored) is skipped; a stored mask must cover part of the crop
         between("mask_area_frac", 0.0, 1.0, strict_min=True),
