@@ -217,14 +217,14 @@ def generate_block(rng, n: int, sizes):
     direction = np.stack([np.cos(azimuth) * np.cos(elevation), np.sin(azimuth) * np.cos(elevation),
                           np.sin(elevation)], 1)
     eye = root + distance[:, None] * direction
-    target = root + rng.uniform(-150, 150, (n, 3))
+    target = root + rng.uniform(-30, 30, (n, 3))  # crop cameras look at the person (the box centre)
     R = look_at_many(eye, target)
     person_px = rng.uniform(290, 400, n)
     f = person_px * distance / PERSON_HEIGHT_MM
     K = np.zeros((n, 3, 3))
     K[:, 0, 0], K[:, 1, 1] = f, f * rng.uniform(0.998, 1.002, n)
-    K[:, 0, 2] = (w - 1) / 2 + rng.uniform(-0.03, 0.03, n) * w
-    K[:, 1, 2] = (h - 1) / 2 + rng.uniform(-0.03, 0.03, n) * h
+    K[:, 0, 2] = (w - 1) / 2 + rng.uniform(-0.005, 0.005, n) * w
+    K[:, 1, 2] = (h - 1) / 2 + rng.uniform(-0.005, 0.005, n) * h
     K[:, 2, 2] = 1
     # the box of the projected joints, expanded a little, inside the crop
     cam = np.einsum("nij,nkj->nki", R, world - eye[:, None])
