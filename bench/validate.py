@@ -234,6 +234,10 @@ def generate_block(rng, n: int, sizes):
     pad_u, pad_v = 0.06 * (hi_u - lo_u) + 4, 0.04 * (hi_v - lo_v) + 4
     x0, x1 = np.clip(lo_u - pad_u, 0, w), np.clip(hi_u + pad_u, 0, w)
     y0, y1 = np.clip(lo_v - pad_v, 0, h), np.clip(hi_v + pad_v, 0, h)
+    # the crop camera looks at the person: its principal point lies in the box (a handful of rows need the box
+    # widened to hold it)
+    x0, x1 = np.minimum(x0, K[:, 0, 2] - 2), np.maximum(x1, K[:, 0, 2] + 2)
+    y0, y1 = np.minimum(y0, K[:, 1, 2] - 2), np.maximum(y1, K[:, 1, 2] + 2)
     bbox = np.stack([x0, y0, x1 - x0, y1 - y0], 1)
     # masks: a rotated ellipse in the box
     has_mask = rng.random(n) >= 0.05
