@@ -1,6 +1,7 @@
 """posepile's crop geometry: the box's long side at 384 px (or the 1.2x cap), the crop holding the box rotated by
 30 degrees times the margin, clipped to the image, and an upright crop camera (zero roll about world up)."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -114,6 +115,51 @@ def test_best_component_keeps_the_person_not_the_stray_blob():
     kept = best_component(mask, [28, 18, 34, 64])
     assert kept[50, 45] and not kept[10, 90] and not kept[95, 10]
     assert kept.sum() == 60 * 30
+
+
+def test_best_component_is_the_same_with_few_and_many_components():
+    """Up to 8 components their rectangles come from comparisons, beyond from OpenCV's statistics: same choice."""
+    rng = np.random.default_rng(3)
+    for n_blobs in (2, 5, 7, 12, 40):
+        mask = np.zeros((120, 140), bool)
+        mask[30:100, 50:90] = True  # the person
+        for x, y in rng.integers(0, 110, (n_blobs, 2)):
+            if not (40 <= x <= 100 and 20 <= y <= 110):
+                mask[y:y + 4, x:x + 4] = True
+        n = cv2.connectedComponents(mask.view(np.uint8), connectivity=4)[0] - 1
+        kept = best_component(mask, [48, 28, 44, 74])
+        assert kept[60, 70] and kept.sum() == 70 * 40, n_blobs
+        _, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=4)
+        assert np.array_equal(kept, labels == labels[60, 70]), n
+
+
+def test_a_part_of_the_map_equals_that_part_of_the_whole_map():
+    from posebank.imaging.crop import GRID_STEP, _expand, _expand_part
+
+    rng = np.random.default_rng(1)
+    checked = 0
+    while checked < 200:
+        gh, gw = rng.integers(3, 60, 2)
+        coarse = (rng.normal(size=(gh, gw, 2)) * 100).astype(np.float32)
+        out_w, out_h = (gw - 1) * GRID_STEP - 2 * GRID_STEP, (gh - 1) * GRID_STEP - 2 * GRID_STEP
+        if out_w < 2 or out_h < 2:
+            continue
+        u0, u1 = sorted(rng.choice(out_w + 1, 2, replace=False))
+        v0, v1 = sorted(rng.choice(out_h + 1, 2, replace=False))
+        whole = _expand(coarse, out_w, out_h)
+        part = _expand_part(coarse, u0, v0, u1, v1, scratch="test")
+        assert np.array_equal(part, whole[v0:v1, u0:u1])
+        checked += 1
+
+
+def test_scratch_maps_are_filled_in_place():
+    from posebank.imaging.crop import _expand, _scratch
+
+    coarse = np.random.default_rng(0).normal(size=(20, 30, 2)).astype(np.float32)
+    first = _expand(coarse, 200, 120, scratch="test2")
+    buffer = _scratch("test2", (20 * 8, 30 * 8, 2))  # the whole resized grid, of which the map is a part
+    assert np.shares_memory(first, buffer)
+    np.testing.assert_array_equal(first, _expand(coarse, 200, 120))
 
 
 @pytest.mark.parametrize("geometry", ["posepile", "fixed"])

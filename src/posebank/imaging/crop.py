@@ -12,6 +12,7 @@ instead. The camera is updated so that projecting world points through it lands 
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import cv2
 import numpy as np
@@ -128,10 +129,18 @@ def best_component(mask: np.ndarray, box, extent=None) -> np.ndarray:
     if rw == 0 or rh == 0:
         return mask.astype(bool)
     sub = np.ascontiguousarray(m[ry:ry + rh, rx:rx + rw])
-    n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(sub, 4, cv2.CV_32S, cv2.CCL_DEFAULT)
+    n, labels = cv2.connectedComponentsWithAlgorithm(sub, 4, cv2.CV_32S, cv2.CCL_DEFAULT)
     if n <= 2:
         return mask.astype(bool)
-    comp = stats[1:, :4].astype(np.float64)  # x, y, w, h of each component in the sub-rectangle
+    if n <= _FEW_COMPONENTS:
+        # a few components: their rectangles from one comparison each (OpenCV's per-pixel statistics cost 3x
+        # the labelling itself)
+        members = [labels == k for k in range(1, n)]
+        comp = np.array([cv2.boundingRect(c.view(np.uint8)) for c in members], np.float64)
+    else:
+        members = None
+        n, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(sub, 4, cv2.CV_32S, cv2.CCL_DEFAULT)
+        comp = stats[1:, :4].astype(np.float64)  # x, y, w, h of each component in the sub-rectangle
     comp[:, 0] += rx - 0.5  # pixel edges, in the mask's coordinates
     comp[:, 1] += ry - 0.5
     bx, by, bw, bh = np.asarray(box, np.float64)
@@ -139,9 +148,13 @@ def best_component(mask: np.ndarray, box, extent=None) -> np.ndarray:
     iy = np.clip(np.minimum(comp[:, 1] + comp[:, 3], by + bh) - np.maximum(comp[:, 1], by), 0, None)
     inter = ix * iy
     iou = inter / (comp[:, 2] * comp[:, 3] + bw * bh - inter)
+    best = int(np.argmax(iou))
     out = np.zeros(mask.shape, bool)
-    out[ry:ry + rh, rx:rx + rw] = labels == 1 + int(np.argmax(iou))
+    out[ry:ry + rh, rx:rx + rw] = members[best] if members is not None else labels == 1 + best
     return out
+
+
+_FEW_COMPONENTS = 9  # up to 8 components, rectangles by comparison; beyond, OpenCV's statistics
 
 
 _INTERP = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC, "nearest": cv2.INTER_NEAREST}
@@ -158,29 +171,67 @@ def _coarse_map(old_camera: Camera, new_camera: Camera, out_w: int, out_h: int, 
     gw, gh = (out_w + 2 * pad) // grid_step + 1, (out_h + 2 * pad) // grid_step + 1
     u = (np.arange(gw, dtype=np.float64) + 0.5) * grid_step - 0.5 - pad
     v = (np.arange(gh, dtype=np.float64) + 0.5) * grid_step - 0.5 - pad
-    uu, vv = np.meshgrid(u, v)
-    grid = np.stack([uu, vv], axis=-1).reshape(-1, 2)
-    kinv = np.linalg.inv(new_camera.intrinsic_matrix)
-    rays = np.concatenate([grid @ kinv[:2, :2].T + kinv[:2, 2], np.ones((len(grid), 1))], axis=1)
-    old_cam_dirs = rays @ new_camera.R @ old_camera.R.T
+    # the ray of output pixel (u, v) in the old camera's frame: (u, v, 1) @ a, one matrix for the new camera's
+    # inverse intrinsics and the turn, summed over the grid's rows and columns
+    a = np.linalg.inv(new_camera.intrinsic_matrix).T @ new_camera.R @ old_camera.R.T
+    dirs = u[None, :, None] * a[0] + (v[:, None, None] * a[1] + a[2])
     with np.errstate(divide="ignore", invalid="ignore"):
-        coarse = old_camera.camera_to_image(old_cam_dirs)
-    coarse[(old_cam_dirs[:, 2] <= 0) | ~np.isfinite(coarse).all(-1)] = -1e6
-    coarse = coarse.reshape(gh, gw, 2)
-    valid = (coarse > -1e5).all(-1)
+        coarse = old_camera.camera_to_image(dirs)
+    valid = (dirs[..., 2] > 0) & np.isfinite(coarse[..., 0]) & np.isfinite(coarse[..., 1])
+    coarse[~valid] = -1e6
     both = valid[:, 1:] & valid[:, :-1]
-    dx = np.linalg.norm(np.diff(coarse, axis=1), axis=-1)[both] / grid_step
+    d = coarse[:, 1:] - coarse[:, :-1]
+    dx = np.hypot(d[..., 0], d[..., 1])[both] / grid_step
     step = float(np.median(dx)) if dx.size else 1.0
     return coarse.astype(np.float32), coarse[valid], step
 
 
-def _expand(coarse: np.ndarray, out_w: int, out_h: int, grid_step: int = GRID_STEP) -> np.ndarray:
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
+    """A contiguous array of ``shape`` in a buffer kept per thread and ``name`` (its contents are garbage): the
+    per-pixel maps are megabytes each, and a fresh allocation of that size is a fresh mapping whose first touch
+    faults in every page (measured: 4.7x the cost of the resize that fills it). Valid until the thread's next call
+    with the same name."""
+    n = int(np.prod(shape))
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    buf = buffers.get((name, np.dtype(dtype)))
+    if buf is None or buf.size < n:
+        buf = buffers[(name, np.dtype(dtype))] = np.empty(max(n, 1 << 20), dtype)
+    return buf[:n].reshape(shape)
+
+
+def _resize_map(coarse: np.ndarray, grid_step: int, scratch: str | None) -> np.ndarray:
+    gh, gw = coarse.shape[:2]
+    size = (gw * grid_step, gh * grid_step)
+    if scratch is None:
+        return cv2.resize(coarse, size, interpolation=cv2.INTER_LINEAR)
+    out = _scratch(scratch, (size[1], size[0], coarse.shape[2]), coarse.dtype)
+    return cv2.resize(coarse, size, dst=out, interpolation=cv2.INTER_LINEAR)
+
+
+def _expand(coarse: np.ndarray, out_w: int, out_h: int, grid_step: int = GRID_STEP, scratch: str | None = None
+            ) -> np.ndarray:
     """The per-pixel map from a coarse grid of :func:`_coarse_map`: one ``cv2.resize``, whose pixel-centre
     convention puts grid sample j at output pixel (j + 0.5) * step - 0.5 - pad; the border half-cells, which resize
-    only clamps, fall in the overhang and are cut off."""
-    gh, gw = coarse.shape[:2]
-    full = cv2.resize(coarse, (gw * grid_step, gh * grid_step), interpolation=cv2.INTER_LINEAR)
+    only clamps, fall in the overhang and are cut off. With ``scratch``, the map lives in that :func:`_scratch`
+    buffer (for a map used at once and dropped)."""
+    full = _resize_map(coarse, grid_step, scratch)
     return full[grid_step:grid_step + out_h, grid_step:grid_step + out_w]
+
+
+def _expand_part(coarse: np.ndarray, u0: int, v0: int, u1: int, v1: int, grid_step: int = GRID_STEP,
+                 scratch: str | None = None) -> np.ndarray:
+    """``_expand(coarse, ...)[v0:v1, u0:u1]`` without expanding the rest: the grid samples around the part, one
+    more each way (resize's clamped half-cells fall outside), resized at the same integer factor."""
+    gh, gw = coarse.shape[:2]
+    j0, i0 = max((u0 + grid_step) // grid_step - 1, 0), max((v0 + grid_step) // grid_step - 1, 0)
+    j1 = min(-(-(u1 + grid_step) // grid_step) + 1, gw)
+    i1 = min(-(-(v1 + grid_step) // grid_step) + 1, gh)
+    part = _resize_map(np.ascontiguousarray(coarse[i0:i1, j0:j1]), grid_step, scratch)
+    x, y = u0 + grid_step - j0 * grid_step, v0 + grid_step - i0 * grid_step
+    return part[y:y + v1 - v0, x:x + u1 - u0]
 
 
 def _source_map(old_camera: Camera, new_camera: Camera, out_w: int, out_h: int, grid_step: int = GRID_STEP):
@@ -278,7 +329,6 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     near = (valid & (grid[..., 0] >= rows[0] - margin) & (grid[..., 0] <= rows[-1] + margin)
             & (grid[..., 1] >= cols[0] - margin) & (grid[..., 1] <= cols[-1] + margin))
     grid[~valid] = -1e6
-    src = _expand(grid, out_w, out_h)
     out = np.zeros((out_h, out_w), bool)
     gy, gx = np.nonzero(near)
     if not len(gy):
@@ -288,7 +338,7 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     v0, v1 = max((gy.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gy.max() + 2) * GRID_STEP, out_h)
     if u1 <= u0 or v1 <= v0:
         return result(out)
-    sub = np.ascontiguousarray(src[v0:v1, u0:u1])
+    sub = _expand_part(grid, u0, v0, u1, v1, scratch="mask_map")
     out[v0:v1, u0:u1] = cv2.remap(columns, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
                                   borderValue=0) > 0
     return result(out, (u0, v0, u1 - u0, v1 - v0))
@@ -382,7 +432,8 @@ def crop_frame_people(jpeg: bytes, image_size, people: list[Person], params: Cro
     for person, (new_camera, size, new_box) in zip(people, plans):
         source_camera = person.camera if factor == 1 else person.camera.zoomed(1.0 / factor)
         coarse, valid, step = _coarse_map(source_camera, new_camera, *size)
-        crop = warp(frame, _expand(coarse, *size), valid, step, size, params.interpolation)
+        crop = warp(frame, _expand(coarse, *size, scratch="map"), valid, step, size,
+                    params.interpolation)
         mask, empty = b"", False
         if person.mask:
             warped, extent = warp_mask(person.mask, (width, height), coarse, size, factor, with_extent=True)
