@@ -68,8 +68,15 @@ def distort_normalized(xy, coeffs, model="opencv") -> np.ndarray:
         raise ValueError(f"expected normalised coordinates of shape (..., 2), got {xy.shape}")
     if d.shape[-1:] != (5,):
         raise ValueError(f"expected distortion coefficients of shape (5,) or (..., 5), got {d.shape}")
-    h36m = distortion_codes(model) == DISTORTION_MODELS.index("h36m")
-    k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
+    one_model = isinstance(model, str) and d.ndim == 1  # one camera's coefficients and model: no broadcasting
+    if one_model:
+        if model not in DISTORTION_MODELS:
+            raise ValueError(f"unknown distortion model {model!r}; known: {DISTORTION_MODELS}")
+        h36m = np.bool_(model == "h36m")
+        k1, k2, p1, p2, k3 = d.tolist()
+    else:
+        h36m = distortion_codes(model) == DISTORTION_MODELS.index("h36m")
+        k1, k2, p1, p2, k3 = (d[..., i] for i in range(5))
     x, y = xy[..., 0], xy[..., 1]
     r2 = x * x + y * y
     radial = 1 + r2 * (k1 + r2 * (k2 + r2 * k3))
@@ -88,6 +95,8 @@ def distort_normalized(xy, coeffs, model="opencv") -> np.ndarray:
     else:
         (xo, yo), (xh, yh) = opencv(), release()
         xd, yd = np.where(h36m, xh, xo), np.where(h36m, yh, yo)
+    if one_model:
+        return np.stack([xd, yd], axis=-1)
     shape = np.broadcast_shapes(x.shape, k1.shape, h36m.shape)
     return np.stack([np.broadcast_to(xd, shape), np.broadcast_to(yd, shape)], axis=-1)
 

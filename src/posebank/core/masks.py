@@ -8,7 +8,11 @@ from pycocotools import mask as coco_mask
 
 def encode(mask) -> bytes:
     """Binary mask (H, W) -> COCO compressed RLE counts (bytes); the size is the image's."""
-    m = np.asfortranarray(np.asarray(mask, dtype=bool).astype(np.uint8))
+    mask = np.asarray(mask)
+    if mask.dtype == bool and mask.flags.f_contiguous:
+        m = mask.view(np.uint8)  # no copy: already in RLE's column-major order
+    else:
+        m = np.asfortranarray(mask.astype(bool).astype(np.uint8))
     return coco_mask.encode(m)["counts"]
 
 

@@ -119,7 +119,12 @@ def crop_camera(camera: Camera, box, params: CropParams, image_size=None) -> tup
 def best_component(mask: np.ndarray, box, extent=None) -> np.ndarray:
     """The 4-connected component of a boolean mask whose bounding box has the highest IoU with ``box``
     (posepile's rule for person masks in a crop: stray blobs of other people or the background go). Only the
-    mask's bounding rectangle (or ``extent`` (x, y, w, h), known to hold every set pixel) is labelled."""
+    mask's bounding rectangle (or ``extent`` (x, y, w, h), known to hold every set pixel) is labelled. A
+    Fortran-ordered mask gives a Fortran-ordered result."""
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:  # work on the C-ordered transpose
+        bx, by, bw, bh = np.asarray(box, np.float64)
+        flipped = None if extent is None else (extent[1], extent[0], extent[3], extent[2])
+        return best_component(mask.T, (by, bx, bh, bw), flipped).T
     if extent is None:
         m = mask.astype(np.uint8)
         rx, ry, rw, rh = cv2.boundingRect(m)
@@ -127,11 +132,11 @@ def best_component(mask: np.ndarray, box, extent=None) -> np.ndarray:
         rx, ry, rw, rh = extent
         m = mask.view(np.uint8) if mask.dtype == bool else mask.astype(np.uint8)
     if rw == 0 or rh == 0:
-        return mask.astype(bool)
+        return mask.astype(bool, copy=False)
     sub = np.ascontiguousarray(m[ry:ry + rh, rx:rx + rw])
     n, labels = cv2.connectedComponentsWithAlgorithm(sub, 4, cv2.CV_32S, cv2.CCL_DEFAULT)
     if n <= 2:
-        return mask.astype(bool)
+        return mask.astype(bool, copy=False)
     if n <= _FEW_COMPONENTS:
         # a few components: their rectangles from one comparison each (OpenCV's per-pixel statistics cost 3x
         # the labelling itself)
@@ -297,8 +302,8 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     RLE is column-major: only the columns under the map are expanded (:func:`posebank.core.masks.decode_columns`),
     as the C-ordered transpose of those columns, which is warped with the map's x and y swapped (swapped, shifted
     and scaled to full resolution on the coarse grid, before it is expanded). Linear interpolation of the 0/1
-    values rounds at one half (threshold 0.5). With ``with_extent``, also the (x, y, w, h) part of the crop that
-    was warped (every set pixel lies in it)."""
+    values rounds at one half (threshold 0.5). The mask (H, W) is Fortran-ordered, as RLE encoding wants it. With
+    ``with_extent``, also the (x, y, w, h) part of the crop that was warped (every set pixel lies in it)."""
     from posebank.core.masks import decode_columns
 
     def result(mask, extent=(0, 0, 0, 0)):
@@ -329,19 +334,20 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     near = (valid & (grid[..., 0] >= rows[0] - margin) & (grid[..., 0] <= rows[-1] + margin)
             & (grid[..., 1] >= cols[0] - margin) & (grid[..., 1] <= cols[-1] + margin))
     grid[~valid] = -1e6
-    out = np.zeros((out_h, out_w), bool)
+    out = np.zeros((out_w, out_h), bool)  # the crop's mask transposed (C order): its .T is Fortran-ordered
     gy, gx = np.nonzero(near)
     if not len(gy):
-        return result(out)
+        return result(out.T)
     # grid sample j sits at output pixel (j + 0.5) * GRID_STEP - 0.5 - GRID_STEP: one cell of margin each way
     u0, u1 = max((gx.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gx.max() + 2) * GRID_STEP, out_w)
     v0, v1 = max((gy.min() - 1) * GRID_STEP - GRID_STEP, 0), min((gy.max() + 2) * GRID_STEP, out_h)
     if u1 <= u0 or v1 <= v0:
-        return result(out)
-    sub = _expand_part(grid, u0, v0, u1, v1, scratch="mask_map")
-    out[v0:v1, u0:u1] = cv2.remap(columns, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                                  borderValue=0) > 0
-    return result(out, (u0, v0, u1 - u0, v1 - v0))
+        return result(out.T)
+    # rendered transposed (the grid's rows and columns swapped), so the result is column-major like RLE itself
+    sub = _expand_part(grid.transpose(1, 0, 2), v0, u0, v1, u1, scratch="mask_map")
+    warped = cv2.remap(columns, sub, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    np.greater(warped, 0, out=out[u0:u1, v0:v1])
+    return result(out.T, (u0, v0, u1 - u0, v1 - v0))
 
 
 def crop_person(image: np.ndarray, camera: Camera, box, params: CropParams):
