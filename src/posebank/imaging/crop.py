@@ -187,8 +187,17 @@ def _coarse_map(old_camera: Camera, new_camera: Camera, out_w: int, out_h: int, 
     both = valid[:, 1:] & valid[:, :-1]
     d = coarse[:, 1:] - coarse[:, :-1]
     dx = np.hypot(d[..., 0], d[..., 1])[both] / grid_step
-    step = float(np.median(dx)) if dx.size else 1.0
+    step = _median(dx) if dx.size else 1.0
     return coarse.astype(np.float32), coarse[valid], step
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a 1-D float array, by one partition."""
+    k = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, k)[k])
+    part = np.partition(values, [k - 1, k])
+    return float((part[k - 1] + part[k]) / 2)
 
 
 _SCRATCH = threading.local()
@@ -314,7 +323,7 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     grid = np.array(coarse[..., ::-1], np.float32)  # (y, x) per point: the transposed mask's (column, row)
     if factor > 1:
         grid = (grid + 0.5) * factor - 0.5
-    valid = (coarse > -1e5).all(-1)
+    valid = coarse[..., 0] > -1e5  # invalid points have both coordinates at -1e6
     if not valid.any():
         return result(np.zeros((out_h, out_w), bool))
     xs = grid[..., 1][valid]
@@ -329,7 +338,8 @@ def warp_mask(counts: bytes, frame_size, coarse: np.ndarray, size_wh, factor: in
     if not len(rows):
         return result(np.zeros((out_h, out_w), bool))
     both = valid[:, 1:] & valid[:, :-1]
-    spans = np.linalg.norm(np.diff(grid, axis=1), axis=-1)[both]
+    d = np.abs(grid[:, 1:] - grid[:, :-1])
+    spans = (d[..., 0] + d[..., 1])[both]  # |dx| + |dy| >= the span: a margin on the safe side
     margin = 2 + 2 * (float(spans.max()) if spans.size else float(max(width, height)))  # two cells of source
     near = (valid & (grid[..., 0] >= rows[0] - margin) & (grid[..., 0] <= rows[-1] + margin)
             & (grid[..., 1] >= cols[0] - margin) & (grid[..., 1] <= cols[-1] + margin))
