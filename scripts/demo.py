@@ -110,7 +110,7 @@ def main() -> int:
     step("summary")
     total = 0
     for name in names:
-        with Cache(Path(params["pipeline"]["cache"]) / f"{name}.h5") as cache:
+        with Cache(Path(params["pipeline"]["cache"]) / name) as cache:
             print(format_summary(cache.summary()))
             total += len(cache)
         reports = Path(params["pipeline"]["reports"])
@@ -120,7 +120,7 @@ def main() -> int:
         print()
     print(f"{len(names)} datasets, {total} examples, built and validated in {time.time() - t0:.0f} s in {WORKSPACE}")
     print(f"Data Docs: {WORKSPACE / params['pipeline']['reports'] / 'data_docs/index.html'}")
-    print("inspect a cache: .venv/bin/posebank info build/demo/data/cache/<name>.h5")
+    print("inspect a cache: .venv/bin/posebank info build/demo/data/cache/<name>")
     return 0
 
 

@@ -34,6 +34,6 @@ def h36m_raw(tmp_path_factory) -> Path:
 def h36m_cache(h36m_raw, tmp_path_factory) -> Path:
     from posebank.pipeline.run import convert
 
-    out = tmp_path_factory.mktemp("h36m_cache") / "h36m.h5"
+    out = tmp_path_factory.mktemp("h36m_cache") / "h36m"
     convert("h36m", h36m_raw, out, H36M_SMALL_PARAMS, progress=False)
     return out

@@ -34,7 +34,9 @@ def format_summary(s: dict) -> str:
     splits = ", ".join(f"{k} {v}" for k, v in s["examples_per_split"].items())
     lines = [
         f"dataset      {s['dataset']}",
-        f"file         {s['file']} ({_human_size(s['size_bytes'])})",
+        (f"cache        {s['file']} ({_human_size(s['size_bytes'])}; {s['shards']} shard"
+         f"{'s' if s['shards'] != 1 else ''} + index.json)" if s.get("layout") == "folder"
+         else f"file         {s['file']} ({_human_size(s['size_bytes'])})"),
         f"examples     {s['examples']} ({splits})",
         f"joints       {s['joints']}: {','.join(s['joint_names'])}",
         f"cameras      {s['cameras']} calibrated cameras ({s['camera_names']} camera names x subjects), "
@@ -57,7 +59,7 @@ def _params(args):
 
 
 def _cache_path(args, params) -> Path:
-    return Path(args.cache) if args.cache else Path(params.pipeline.cache) / f"{args.name}.h5"
+    return Path(args.cache) if args.cache else Path(params.pipeline.cache) / args.name
 
 
 def cmd_datasets(args) -> int:
@@ -69,8 +71,10 @@ def cmd_datasets(args) -> int:
     for r in datasets.status():
         raw = entries.get(r["name"], {}).get("raw")
         raw_state = "-" if raw is None else f"{raw} ({'present' if Path(raw).is_dir() else 'missing'})"
-        cache = cache_dir / f"{r['name']}.h5"
-        cache_state = f"{cache} ({_human_size(cache.stat().st_size)})" if cache.is_file() else "-"
+        cache = cache_dir / r["name"]
+        index = cache / "index.json"
+        cache_state = (f"{cache} ({_human_size(sum(p.stat().st_size for p in cache.iterdir() if p.is_file()))})"
+                       if index.is_file() else "-")
         joints = r["joints"] if r["joints"] is not None else "-"
         print(f"{r['name']:<11} {r['status']:<12} {joints:>6}  {raw_state:<40} {cache_state}")
     return 0
@@ -141,8 +145,8 @@ def cmd_validate(args) -> int:
     cache = _cache_path(args, params)
     reports = Path(params.pipeline.reports)
     report = Path(args.report) if args.report else reports / "validation" / f"{args.name}.json"
-    if not cache.is_file():
-        raise UsageError(cache, "no such cache file (pass --cache, or build it: dvc repro crop@NAME)")
+    if not cache.exists():
+        raise UsageError(cache, "no such cache (pass --cache, or build it: dvc repro crop@NAME)")
     s = validate(cache, args.name, params.validate, report,
                  data_docs_dir=None if args.no_docs else (args.data_docs or reports / "data_docs"),
                  gx_root=args.gx_root or params.pipeline.expectations)
@@ -162,8 +166,8 @@ def cmd_show(args) -> int:
     params = _params(args)
     cache = _cache_path(args, params)
     out = args.out or Path(params.pipeline.reports) / "contact" / f"{args.name}.png"
-    if not cache.is_file():
-        raise UsageError(cache, "no such cache file (pass --cache)")
+    if not cache.exists():
+        raise UsageError(cache, "no such cache (pass --cache)")
     if args.per_split < 1 or args.tile < 32:
         raise UsageError("--per-split/--tile", "need --per-split >= 1 and --tile >= 32")
     res = render_contact_sheet(cache, out, per_split=args.per_split, seed=args.seed, tile=args.tile)
@@ -207,10 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml")
     s.set_defaults(func=cmd_params)
 
-    s = sub.add_parser("convert", help="convert a raw dataset tree into a cache file (all stages, without DVC)")
+    s = sub.add_parser("convert", help="convert a raw dataset tree into a cache folder (all stages, without DVC)")
     s.add_argument("name")
     s.add_argument("--raw", help="raw dataset folder (default: datasets.NAME.raw in params)")
-    s.add_argument("--out", required=True, help="cache file to write (.h5)")
+    s.add_argument("--out", required=True, help="cache folder to write (shards + index.json)")
     s.add_argument("--params", help="params file (default: params.yaml when present)")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_convert)
@@ -222,14 +226,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stage)
 
-    s = sub.add_parser("info", help="summarise a cache file")
-    s.add_argument("file")
+    s = sub.add_parser("info", help="summarise a cache (folder or file)")
+    s.add_argument("file", help="cache folder (pipeline.cache/NAME) or single cache file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("validate", help="check a cache with the Great Expectations suites")
     s.add_argument("name")
-    s.add_argument("--cache", help="cache file (default: pipeline.cache/NAME.h5)")
+    s.add_argument("--cache", help="cache folder or file (default: pipeline.cache/NAME)")
     s.add_argument("--params", help="params file (default: ./params.yaml when present)")
     s.add_argument("--report", help="JSON report (default: pipeline.reports/validation/NAME.json)")
     s.add_argument("--data-docs", help="Data Docs folder (default: pipeline.reports/data_docs)")
@@ -240,7 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("show", help="draw a contact sheet of a cache: random crops per split with skeleton, box, mask")
     s.add_argument("name")
-    s.add_argument("--cache", help="cache file (default: pipeline.cache/NAME.h5)")
+    s.add_argument("--cache", help="cache folder or file (default: pipeline.cache/NAME)")
     s.add_argument("--params", help="params file (default: ./params.yaml when present)")
     s.add_argument("--out", help="PNG to write (default: pipeline.reports/contact/NAME.png)")
     s.add_argument("--per-split", type=int, default=8)

@@ -72,7 +72,7 @@ class Builds:
             from posebank.pipeline.run import convert
 
             raw = self.raw(name)
-            out = self.tmp.mktemp(f"{name}_cache") / f"{name}.h5"
+            out = self.tmp.mktemp(f"{name}_cache") / name
             counts = convert(name, raw, out, CASES[name].params, progress=False)
             dropped: list = []
             datasets.get(name).instances(raw, CASES[name].params, dropped)

@@ -5,6 +5,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 import yaml
 
 from conftest import REPO
+from helpers import cache_content, folder_bytes
 from posebank.core.errors import StageError
 from posebank.core.masks import decode as decode_mask
 from posebank.core.store import Cache
@@ -21,6 +23,13 @@ from posebank.pipeline.run import run_stage
 from staging import layout_of, params_for, run_all_stages
 
 
+def plan_of(params, records):
+    from posebank.core.settings import PipelineParams
+    from posebank.pipeline.plan import shard_plan
+
+    return shard_plan(records, PipelineParams.from_dict(params["pipeline"]))
+
+
 def test_stages_match_the_one_call_converter(h36m_raw, h36m_cache, tmp_path):
     params = params_for(h36m_raw, tmp_path)
     counts = run_all_stages(params)
@@ -28,19 +37,29 @@ def test_stages_match_the_one_call_converter(h36m_raw, h36m_cache, tmp_path):
     records = read_records(layout.records)
     assert len(records.instances) == counts["train"] + counts["test"]
     assert records.attrs["expected_splits"] == ["train", "test"]
-    n_shards = len(list((layout.interim / "frames").glob("shard-*.h5")))
-    assert n_shards == -(-len(records.frames) // 4)
-    with Table(layout.shard("detect", 0)) as t:
+    # 4-frame shards within each subject / sequence / camera: as many as the groups' parts
+    groups = Counter((records.instances[rows[0]].subject, records.instances[rows[0]].sequence,
+                      records.instances[rows[0]].camera_name) for rows in records.instances_by_frame().values())
+    names = [s.name for s in plan_of(params, records)]
+    assert len(names) == sum(-(-n // 4) for n in groups.values()) == len(set(names))
+    for stage in ("frames", "detect", "segment", "crop"):
+        assert sorted(p.stem for p in layout.shard_folder(stage).glob("*.h5")) == sorted(names), stage
+    with Table(layout.shard("detect", names[0])) as t:
         assert set(t.column("box_source")) == {2}  # the release's own boxes (ground_truth_bb), no detector
-    # the staged pipeline and `convert` build the same cache (convert uses 256-frame shards: sharding is invisible)
-    assert layout.cache.read_bytes() == h36m_cache.read_bytes()
-    with Cache(layout.cache) as c:
+    # the staged pipeline and `convert` (one shard: the fixture is small) hold the same rows: sharding is invisible
+    with Cache(layout.cache) as c, Cache(h36m_cache) as one:
+        assert c.n_shards == len(names) and one.n_shards == 1
         assert c.attrs["expected_splits"] == '["train", "test"]'
-    # a rerun finds every shard done and rebuilds the same bytes
-    before = {p: p.stat().st_mtime_ns for p in layout.interim.rglob("shard-*.h5")}
+        assert c.summary() | {"file": None, "shards": 0, "size_bytes": 0} == \
+            one.summary() | {"file": None, "shards": 0, "size_bytes": 0}
+    assert cache_content(layout.cache) == cache_content(h36m_cache)
+    # a rerun finds every shard done and leaves every shard file and the index as they were
+    shard_files = lambda: [*layout.interim.glob("*/*.h5"), *layout.cache.iterdir()]  # noqa: E731
+    before = {p: p.stat().st_mtime_ns for p in shard_files()}
+    records_bytes = layout.records.read_bytes()
     run_all_stages(params)
-    assert {p: p.stat().st_mtime_ns for p in layout.interim.rglob("shard-*.h5")} == before
-    assert layout.cache.read_bytes() == h36m_cache.read_bytes()
+    assert {p: p.stat().st_mtime_ns for p in shard_files()} == before
+    assert layout.records.read_bytes() == records_bytes
 
 
 def test_stale_shards_are_refused_not_half_used(h36m_raw, tmp_path):
@@ -63,19 +82,20 @@ def test_stale_shards_are_refused_not_half_used(h36m_raw, tmp_path):
         run_stage(stage, "h36m", params)
     fresh = params_for(h36m_raw, tmp_path / "fresh", shard_frames=3)
     run_all_stages(fresh)
-    assert layout_of(params).cache.read_bytes() == layout_of(fresh).cache.read_bytes()
+    assert folder_bytes(layout_of(params).cache) == folder_bytes(layout_of(fresh).cache)
 
 
 def test_changed_parameters_rebuild_the_shards(h36m_raw, tmp_path):
     params = params_for(h36m_raw, tmp_path)
     run_all_stages(params)
     layout = layout_of(params)
-    before = layout.shard("crop", 0).read_bytes()
+    before = {p.name: p.read_bytes() for p in layout.cache.glob("*.h5")}
     params["crop"] = {"target_box_px": 128.0}
     run_stage("crop", "h36m", params)
     with Cache(layout.cache) as c:
         assert max(max(c[i].image_size) for i in range(len(c))) <= 128 * 1.8  # 384-px boxes give 600+ px crops
-    assert layout.shard("crop", 0).read_bytes() != before
+    after = {p.name: p.read_bytes() for p in layout.cache.glob("*.h5")}
+    assert after.keys() == before.keys() and all(after[n] != before[n] for n in after)
 
 
 @pytest.mark.parametrize("stage", ["frames", "detect", "segment", "crop"])
@@ -128,12 +148,12 @@ def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
     params["datasets"]["h36m"]["train_frame_step"] = 35  # a handful of frames: SAM on a CPU
     counts = run_all_stages(params)
     layout = layout_of(params)
-    with Table(layout.shard("detect", 0)) as t:
+    with Table(next(layout.shard_folder("detect").glob("*.h5"))) as t:
         assert len(t.blobs("detections")) == len(t.column("frame_id"))
         dets = [np.frombuffer(b, np.float32).reshape(-1, 5) for b in t.blobs("detections")]
         assert all(np.isfinite(d).all() and ((d[:, 4] >= 0) & (d[:, 4] <= 1)).all() for d in dets)
     n = 0
-    with Table(layout.shard("segment", 0)) as t:
+    with Table(next(layout.shard_folder("segment").glob("*.h5"))) as t:
         assert set(t.column("method")) == {3}  # sam
     with Cache(layout.cache) as cache:
         assert len(cache) == sum(v for k, v in counts.items() if k != "quarantined")
@@ -147,26 +167,29 @@ def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
 
 
 def test_a_changed_raw_video_rebuilds_exactly_its_shards(h36m_raw, tmp_path):
-    """DVC reruns frames when the raw tree changes: the shards reading the changed video are rebuilt, the others
-    are kept."""
+    """DVC reruns the stages when the raw tree changes: the shards of the changed sequence's camera are rebuilt in
+    every stage, down to the cache; every other shard file, of every stage, stays byte-identical."""
     from posebank.datasets import h36m
     from posebank.imaging.video import read_video_frames, write_video
 
     raw = tmp_path / "raw"
     shutil.copytree(h36m_raw, raw)
     params = params_for(raw, tmp_path)
-    for stage in ("convert", "frames"):
-        run_stage(stage, "h36m", params)
+    run_all_stages(params)
     layout = layout_of(params)
     records = read_records(layout.records)
-    before = {p.name: p.read_bytes() for p in layout.shard_folder("frames").glob("shard-*.h5")}
+    folders = [layout.shard_folder(s) for s in ("frames", "detect", "segment", "crop")]
+    before = {p: p.read_bytes() for f in folders for p in f.iterdir()}
     changed = f"S9/Videos/Posing 1.{h36m.CAMERA_IDS[0]}.mp4"
     other = raw / f"S9/Videos/Waiting 1.{h36m.CAMERA_IDS[0]}.mp4"
     write_video(raw / changed, [f for _, f in read_video_frames(other, range(70))])
-    run_stage("frames", "h36m", params)
-    after = {p.name: p.read_bytes() for p in layout.shard_folder("frames").glob("shard-*.h5")}
-    reading = {f"shard-{fid // 4:05d}.h5" for fid, (src, _) in enumerate(records.frames) if src == changed}
-    assert reading and {n for n in after if after[n] != before[n]} == reading
+    run_all_stages(params)
+    after = {p: p.read_bytes() for f in folders for p in f.iterdir()}
+    assert after.keys() == before.keys()
+    reading = {s.name for s in plan_of(params, records) if any(records.frames[f][0] == changed for f in s.frame_ids)}
+    assert reading
+    expected = {f / f"{name}.h5" for f in folders for name in reading} | {layout.index}
+    assert {p for p in after if after[p] != before[p]} == expected
 
 
 def test_changed_stage_code_rebuilds_its_shards(h36m_raw, tmp_path):

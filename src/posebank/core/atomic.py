@@ -130,7 +130,11 @@ def write_json(path, obj) -> Path:
 def temp_dir(beside) -> Iterator[Path]:
     """A temporary working folder beside the output ``beside``, removed afterwards (and, when the process is
     killed, by the next run's clean-up)."""
-    beside = prepare_output(beside)
+    beside = Path(beside)
+    if beside.is_dir():  # beside an output folder (a cache folder)
+        remove_stale_temps(beside.parent)
+    else:
+        beside = prepare_output(beside)
     tmp = Path(tempfile.mkdtemp(prefix=_temp_name(beside), suffix=".tmpdir", dir=beside.parent))
     try:
         yield tmp

@@ -190,14 +190,18 @@ def check_dataset_params(dataset: str, given: Mapping | None, defaults: Mapping)
 class PipelineParams(Section):
     """Where products go and how work is split."""
 
-    shard_frames: int = 256  # frames per shard of the image stages; finished shards are kept across reruns
-    interim: str = "data/interim"  # <interim>/<dataset>/: records, frame/box/mask/crop shards
-    cache: str = "data/cache"  # <cache>/<dataset>.h5: the final caches
+    shard_frames: int = 4096  # at most this many frames per shard (also the work lost when a stage is killed)
+    shard_mb: float = 1024.0  # target size of a cache shard (MB), estimated as instances x example_kb
+    example_kb: float = 100.0  # estimated size of one example in the cache (KB): the crop JPEG dominates
+    interim: str = "data/interim"  # <interim>/<dataset>/: records, frame/box/mask shards
+    cache: str = "data/cache"  # <cache>/<dataset>/: the final caches (shards + index.json)
     reports: str = "reports"  # <reports>/validation/<dataset>.json, contact/, data_docs/
     expectations: str = "expectations"  # the Great Expectations project (committed suites)
 
     def check(self) -> None:
         require(self.shard_frames >= 1, "shard_frames", f"must be at least 1, got {self.shard_frames}")
+        require(self.shard_mb > 0, "shard_mb", f"must be positive, got {self.shard_mb}")
+        require(self.example_kb > 0, "example_kb", f"must be positive, got {self.example_kb}")
         for name in ("interim", "cache", "reports", "expectations"):
             require(bool(getattr(self, name)), name, "must be a non-empty path")
 

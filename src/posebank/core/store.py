@@ -1,18 +1,21 @@
-"""The dataset cache: one columnar, chunked HDF5 file per dataset (specified in docs/format.md).
+"""The dataset cache (specified in docs/format.md): a folder of shards, each a self-contained columnar, chunked
+HDF5 file, and ``index.json`` (shard list, row ranges, digests, counts, quarantine), or one such file alone.
 
 Writing is streaming (bounded memory), atomic (a temporary file in the destination folder is renamed over
 the destination only after it was completely written and closed) and deterministic (no timestamps, fixed
 chunking and compression, rows in the order given), so identical input gives a byte-identical file.
 
-Reading is lazy: :class:`Cache` opens the file and reads only the rows asked for.
+Reading is lazy: :class:`Cache` opens a folder or a single file alike, with global row numbers; a row is read
+from the one shard that holds it, and a shard is opened when first touched.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
+import hashlib
 import json
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -20,13 +23,16 @@ import h5py
 import numpy as np
 
 from posebank import __version__
-from posebank.core.atomic import atomic_path
+from posebank.core.atomic import atomic_path, write_bytes
 from posebank.core.camera import DISTORTION_MODELS, Camera
 from posebank.core.errors import CacheFormatError
 from posebank.core.skeleton import JointInfo
 
 FORMAT_NAME = "posebank.cache"
 FORMAT_VERSION = 1
+INDEX_NAME = "index.json"  # a folder cache's index, written after its shards
+INDEX_FORMAT = "posebank.cache-index"
+INDEX_VERSION = 1
 SPLITS = ("train", "val", "test")
 ROWS_PER_CHUNK = 1024
 BLOB_CHUNK_BYTES = 1 << 20
@@ -263,8 +269,8 @@ class CacheWriter:
         return self._n + len(self._buffer)
 
 
-class Cache:
-    """Lazy reader of a cache file. ``cache[i]`` reads one example; ``cache.read(a, b)`` a block of columns."""
+class CacheFile:
+    """Lazy reader of one cache file (a single-file cache or one shard of a folder cache)."""
 
     def __init__(self, path_or_fileobj):
         self.path = path_or_fileobj if not hasattr(path_or_fileobj, "read") else None
@@ -274,8 +280,10 @@ class Cache:
             raise CacheFormatError(path_or_fileobj, f"not an HDF5 file ({e})") from None
         a = self._f.attrs
         if a.get("format") != FORMAT_NAME:
+            self._f.close()
             raise CacheFormatError(path_or_fileobj, f"not a posebank cache (format attribute {a.get('format')!r})")
         if int(a["format_version"]) > FORMAT_VERSION:
+            self._f.close()
             raise CacheFormatError(path_or_fileobj, f"format version {a['format_version']} is newer than "
                                    f"this posebank reads ({FORMAT_VERSION})")
         self.joint_info = JointInfo.from_json(a["joint_info"])
@@ -284,12 +292,6 @@ class Cache:
 
     def close(self) -> None:
         self._f.close()
-
-    def __enter__(self) -> Cache:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
     def __len__(self) -> int:
         return int(self._f.attrs["n_examples"])
@@ -310,25 +312,296 @@ class Cache:
         return self._categories[name]
 
     def column(self, name: str, sel=slice(None)) -> np.ndarray:
-        """A numeric or categorical column (categorical as integer codes), rows ``sel``."""
         return self._f[name][sel]
-
-    def blob(self, name: str, i: int) -> bytes:
-        off = self._f[f"{name}/offsets"][i:i + 2]
-        return self._f[f"{name}/data"][off[0]:off[1]].tobytes()
 
     def blobs(self, name: str, start: int, stop: int) -> list[bytes]:
         off = self._f[f"{name}/offsets"][start:stop + 1]
         data = self._f[f"{name}/data"][off[0]:off[-1]].tobytes() if len(off) else b""
         return [data[a - off[0]:b - off[0]] for a, b in zip(off[:-1], off[1:])]
 
+    def blob_stats(self, name: str) -> tuple[int, int, int]:
+        """(rows, total bytes, non-empty rows) of a blob column."""
+        offsets = self._f[f"{name}/offsets"][()]
+        return int(offsets.shape[0] - 1), int(offsets[-1]), int(np.count_nonzero(np.diff(offsets)))
+
+
+def is_folder_cache(path) -> bool:
+    return Path(path).is_dir() and (Path(path) / INDEX_NAME).is_file()
+
+
+def read_index(folder) -> dict:
+    """The index of a folder cache, checked; CacheFormatError naming the file when it is not one."""
+    path = Path(folder) / INDEX_NAME
+    try:
+        index = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CacheFormatError(folder, f"not a posebank cache folder (no {INDEX_NAME}; is the crop stage "
+                               "finished?)") from None
+    except (OSError, ValueError) as e:
+        raise CacheFormatError(path, f"unreadable index ({e})") from None
+    found = index.get("format") if isinstance(index, dict) else None
+    if found != INDEX_FORMAT:
+        raise CacheFormatError(path, f"not a posebank cache index (format {found!r})")
+    if int(index.get("format_version", 0)) > INDEX_VERSION:
+        raise CacheFormatError(path, f"index format version {index['format_version']} is newer than this "
+                               f"posebank reads ({INDEX_VERSION})")
+    for key in ("dataset", "joint_info", "n_examples", "shards", "attrs"):
+        if key not in index:
+            raise CacheFormatError(path, f"index lacks {key!r}")
+    return index
+
+
+def sha256_file(path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def write_index(folder, dataset: str, joint_info: JointInfo, shard_files: Sequence[Path], attrs: dict,
+                quarantine: Sequence[dict] = (), state=None) -> dict:
+    """Write ``folder/index.json`` (atomically, last; left untouched when unchanged) for the shard files given in
+    row order: their row ranges, sizes, SHA-256 digests, split counts and quarantine. ``quarantine`` (e.g. what
+    was dropped at conversion) comes before the shards' own entries. The index holds no times, so equal shards give
+    an equal index. ``state`` (a JSON file outside the cache, e.g. in the interim folder) remembers each shard's
+    size, time and SHA-256, so an unchanged shard is not re-read to hash it. Returns the index."""
+    folder = Path(folder)
+    previous = {}
+    if state is not None and Path(state).is_file():
+        with contextlib.suppress(OSError, ValueError, TypeError):
+            previous = dict(json.loads(Path(state).read_text()))
+    shards, entries, totals, start = [], list(quarantine), dict.fromkeys(SPLITS, 0), 0
+    hashed: dict[str, list] = {}
+    for path in shard_files:
+        path = Path(path)
+        part = CacheFile(path)
+        try:
+            a = part.attrs
+            if part.dataset != dataset or part.joint_info.to_json() != joint_info.to_json():
+                raise CacheFormatError(path, f"shard of another dataset or joint set ({part.dataset})")
+            counts = dict(zip(SPLITS, np.bincount(part.column("split"), minlength=len(SPLITS)).tolist()))
+            n = len(part)
+            entries.extend(part.quarantine)
+        finally:
+            part.close()
+        st = path.stat()
+        seen = [a.get("digest"), st.st_size, st.st_mtime_ns]
+        old = previous.get(path.name)
+        sha = old[1] if isinstance(old, list) and len(old) == 2 and old[0] == seen else sha256_file(path)
+        hashed[path.name] = [seen, sha]
+        shards.append({"file": path.name, "shard": a.get("shard", path.stem), "start": start, "stop": start + n,
+                       "examples_per_split": counts, "bytes": st.st_size, "digest": a.get("digest"),
+                       "sha256": sha})
+        for k, v in counts.items():
+            totals[k] += v
+        start += n
+    index = {"format": INDEX_FORMAT, "format_version": INDEX_VERSION, "cache_format": FORMAT_NAME,
+             "cache_format_version": FORMAT_VERSION, "posebank_version": __version__, "dataset": dataset,
+             "joint_info": joint_info.to_json(), "n_examples": start, "examples_per_split": totals,
+             "n_shards": len(shards), "shards": shards, "quarantine": entries,
+             "attrs": {k: (json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+                       for k, v in sorted(attrs.items())}}
+    path = folder / INDEX_NAME
+    text = json.dumps(index, indent=2, sort_keys=True) + "\n"
+    if not path.is_file() or path.read_text() != text:  # an unchanged index is left untouched
+        write_bytes(path, text.encode())
+    if state is not None:
+        write_bytes(state, json.dumps(hashed, sort_keys=True).encode())
+    return index
+
+
+class Cache:
+    """Lazy reader of a cache: a folder (``index.json`` + shards) or a single file, with global row numbers.
+
+    ``cache[i]`` reads one example (from one shard); ``cache.read(a, b)`` a block of columns; categorical columns
+    come as codes into ``categories(name)``, which for a folder is the union of its shards' labels in order.
+    """
+
+    def __init__(self, path_or_fileobj):
+        is_fileobj = hasattr(path_or_fileobj, "read")
+        self.path = None if is_fileobj else Path(path_or_fileobj)
+        self.index: dict | None = None
+        self._categories: dict[str, list[str]] = {}
+        self._remaps: dict[tuple[int, str], np.ndarray] = {}
+        if not is_fileobj and self.path.is_dir():
+            self.index = read_index(self.path)
+            self.joint_info = JointInfo.from_json(self.index["joint_info"])
+            self.dataset = str(self.index["dataset"])
+            self._shards = self.index["shards"]
+            self._starts = [int(s["start"]) for s in self._shards]
+            self._parts: list[CacheFile | None] = [None] * len(self._shards)
+            self._n = int(self.index["n_examples"])
+        else:
+            part = CacheFile(path_or_fileobj)
+            self.joint_info, self.dataset = part.joint_info, part.dataset
+            self._shards = [{"file": None, "start": 0, "stop": len(part)}]
+            self._starts = [0]
+            self._parts = [part]
+            self._n = len(part)
+
+    # ------------------------------------------------------------------------------------------ parts
+    def _part(self, k: int) -> CacheFile:
+        part = self._parts[k]
+        if part is None:
+            shard = self._shards[k]
+            path = self.path / shard["file"]
+            if not path.is_file():
+                raise CacheFormatError(path, f"shard listed in {INDEX_NAME} is missing")
+            part = CacheFile(path)
+            n = len(part)
+            if n != int(shard["stop"]) - int(shard["start"]):
+                part.close()
+                raise CacheFormatError(path, f"holds {n} examples, {INDEX_NAME} says "
+                                       f"{int(shard['stop']) - int(shard['start'])}: the shard changed after the "
+                                       "index was written (rebuild the cache)")
+            self._parts[k] = part
+        return part
+
+    def _spans(self, start: int, stop: int) -> Iterator[tuple[int, int, int]]:
+        """(shard, local start, local stop) covering global rows [start, stop)."""
+        if start >= stop:
+            return
+        k = max(bisect.bisect_right(self._starts, start) - 1, 0)
+        while start < stop and k < len(self._shards):
+            s0, s1 = int(self._shards[k]["start"]), int(self._shards[k]["stop"])
+            if s1 > start:
+                b = min(stop, s1)
+                yield k, start - s0, b - s0
+                start = b
+            k += 1
+
+    def _locate(self, i: int) -> tuple[int, int]:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"example {i} out of range for {n} examples")
+        i = int(i) % n
+        k = bisect.bisect_right(self._starts, i) - 1
+        return k, i - int(self._shards[k]["start"])
+
+    def _remap(self, k: int, name: str) -> np.ndarray:
+        """Shard k's codes of a categorical column -> the cache's codes."""
+        key = (k, name)
+        if key not in self._remaps:
+            table = {label: j for j, label in enumerate(self.categories(name))}
+            self._remaps[key] = np.array([table[label] for label in self._part(k).categories(name)], np.int32)
+        return self._remaps[key]
+
+    def close(self) -> None:
+        for part in self._parts:
+            if part is not None:
+                part.close()
+        self._parts = [None] * len(self._parts) if self.index is not None else self._parts
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def n_shards(self) -> int:
+        return len(self._shards)
+
+    @property
+    def files(self) -> list[Path]:
+        """The files of the cache (a folder's index and shards, or the single file)."""
+        if self.index is None:
+            return [self.path] if self.path is not None else []
+        return [self.path / INDEX_NAME] + [self.path / s["file"] for s in self._shards]
+
+    @property
+    def attrs(self) -> dict:
+        if self.index is None:
+            return self._parts[0].attrs
+        return {**self.index["attrs"], "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+                "dataset": self.dataset, "n_examples": self._n, "joint_info": self.index["joint_info"],
+                "posebank_version": self.index.get("posebank_version"),
+                "quarantine": json.dumps(self.quarantine)}
+
+    @property
+    def quarantine(self) -> list[dict]:
+        return list(self.index["quarantine"]) if self.index is not None else self._parts[0].quarantine
+
+    def categories(self, name: str) -> list[str]:
+        if self.index is None:
+            return self._parts[0].categories(name)
+        if name not in self._categories:
+            seen: dict[str, None] = {}
+            for k in range(len(self._shards)):
+                seen.update(dict.fromkeys(self._part(k).categories(name)))
+            self._categories[name] = list(seen)
+        return self._categories[name]
+
+    # ------------------------------------------------------------------------------------------ rows
+    def _local_column(self, k: int, name: str, sel) -> np.ndarray:
+        values = self._part(k).column(name, sel)
+        if self.index is not None and name in CATEGORICAL_COLUMNS:
+            values = self._remap(k, name)[values]
+        return values
+
+    def column(self, name: str, sel=slice(None)) -> np.ndarray:
+        """A numeric or categorical column (categorical as integer codes), rows ``sel`` (a slice, an index or an
+        array of indices)."""
+        if self.index is None and name not in CATEGORICAL_COLUMNS and (isinstance(sel, slice) or np.ndim(sel) == 0):
+            return self._parts[0].column(name, sel)
+        if isinstance(sel, slice):
+            start, stop, step = sel.indices(len(self))
+            if step == 1:
+                pieces = [self._local_column(k, name, slice(a, b)) for k, a, b in self._spans(start, stop)]
+                return np.concatenate(pieces) if pieces else self._empty(name)
+            sel = np.arange(start, stop, step)
+        if np.ndim(sel) == 0:
+            k, j = self._locate(int(sel))
+            return self._local_column(k, name, j)
+        ids = np.asarray(sel, np.int64).reshape(-1)
+        if ids.size == 0:
+            return self._empty(name)
+        ids = np.where(ids < 0, ids + len(self), ids)
+        if ids.min() < 0 or ids.max() >= len(self):
+            raise IndexError(f"rows out of range for {len(self)} examples")
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        shard_of = np.searchsorted(self._starts, sorted_ids, side="right") - 1
+        out = None
+        for k in np.unique(shard_of):
+            mask = shard_of == k
+            local = sorted_ids[mask] - int(self._shards[k]["start"])
+            uniq, inverse = np.unique(local, return_inverse=True)  # h5py wants increasing, distinct indices
+            values = self._local_column(int(k), name, uniq)[inverse]
+            if out is None:
+                out = np.empty((len(ids), *values.shape[1:]), values.dtype)
+            out[order[mask]] = values
+        return out
+
+    def _empty(self, name: str) -> np.ndarray:
+        part = self._part(0) if self._shards else None
+        if part is None:
+            return np.zeros(0)
+        return part.column(name, slice(0, 0))
+
+    def blob(self, name: str, i: int) -> bytes:
+        k, j = self._locate(i)
+        return self._part(k).blobs(name, j, j + 1)[0]
+
+    def blobs(self, name: str, start: int, stop: int) -> list[bytes]:
+        out: list[bytes] = []
+        for k, a, b in self._spans(start, min(stop, len(self))):
+            out.extend(self._part(k).blobs(name, a, b))
+        return out
+
     def read(self, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
         """Rows [start, stop) of every numeric and categorical column (strings decoded), no images."""
         stop = len(self) if stop is None else min(stop, len(self))
-        out = {name: self._f[name][start:stop] for name in _numeric_columns(self.joint_info.n_joints)}
+        names = list(_numeric_columns(self.joint_info.n_joints))
+        out = {name: self.column(name, slice(start, stop)) for name in names}
         for name in CATEGORICAL_COLUMNS:
             labels = np.array(self.categories(name), dtype=object)
-            out[name] = labels[self._f[name][start:stop]] if len(labels) else np.array([], object)
+            codes = self.column(name, slice(start, stop))
+            out[name] = labels[codes] if len(labels) else np.array([], object)
         return out
 
     def iter_blocks(self, block_rows: int = 65536) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
@@ -345,59 +618,53 @@ class Cache:
             cols = self.read(a, b)
             blobs = {name: self.blobs(name, a, b) for name in BLOB_COLUMNS}
             for j in range(b - a):
-                yield Example(
-                    world_coords=cols["world_coords"][j],
-                    camera=Camera(cols["camera/intrinsic_matrix"][j], cols["camera/R"][j], cols["camera/t"][j],
-                                  cols["camera/distortion_coeffs"][j], cols["camera/world_up"][j],
-                                  DISTORTION_MODELS[int(cols["camera/distortion_model"][j])]),
-                    bbox=cols["bbox"][j], split=SPLITS[int(cols["split"][j])], image=blobs["image"][j],
-                    image_size=tuple(int(v) for v in cols["image_size"][j]),
-                    **{name: str(cols[name][j]) for name in CATEGORICAL_COLUMNS},
-                    frame_index=int(cols["frame_index"][j]), source_path=blobs["source_path"][j].decode(),
-                    mask=blobs["mask"][j], visibility=cols["visibility"][j])
+                yield _example(cols, blobs, j)
 
     def camera(self, i: int) -> Camera:
-        f = self._f
+        k, j = self._locate(i)
+        f = self._part(k)
         return Camera(
-            f["camera/intrinsic_matrix"][i], f["camera/R"][i], f["camera/t"][i],
-            f["camera/distortion_coeffs"][i], f["camera/world_up"][i],
-            DISTORTION_MODELS[int(f["camera/distortion_model"][i])])
+            f.column("camera/intrinsic_matrix", j), f.column("camera/R", j), f.column("camera/t", j),
+            f.column("camera/distortion_coeffs", j), f.column("camera/world_up", j),
+            DISTORTION_MODELS[int(f.column("camera/distortion_model", j))])
 
     def __getitem__(self, i: int) -> Example:
-        n = len(self)
-        if not -n <= i < n:
-            raise IndexError(f"example {i} out of range for {n} examples")
-        i = int(i) % n
-        f = self._f
-        return Example(
-            world_coords=f["world_coords"][i], camera=self.camera(i), bbox=f["bbox"][i],
-            split=SPLITS[int(f["split"][i])], image=self.blob("image", i),
-            image_size=tuple(int(v) for v in f["image_size"][i]),
-            **{name: self.categories(name)[int(f[name][i])] for name in CATEGORICAL_COLUMNS},
-            frame_index=int(f["frame_index"][i]), source_path=self.blob("source_path", i).decode(),
-            mask=self.blob("mask", i), visibility=f["visibility"][i])
+        k, j = self._locate(i)
+        start = int(self._shards[k]["start"]) + j
+        return next(self.examples(start, start + 1, 1))
 
     def split_counts(self) -> dict[str, int]:
+        if self.index is not None:
+            return {s: int(self.index["examples_per_split"].get(s, 0)) for s in SPLITS}
         counts = np.zeros(len(SPLITS), np.int64)
         for start in range(0, len(self), 1 << 20):
-            counts += np.bincount(self._f["split"][start:start + (1 << 20)], minlength=len(SPLITS))
+            counts += np.bincount(self.column("split", slice(start, start + (1 << 20))), minlength=len(SPLITS))
         return {s: int(c) for s, c in zip(SPLITS, counts)}
 
     def distinct_pairs(self, a: str, b: str) -> int:
         """Number of distinct (a, b) combinations of two categorical columns, e.g. (subject, camera_name)."""
         seen: set[tuple[int, int]] = set()
         for start in range(0, len(self), 1 << 20):
-            pairs = np.stack([self._f[a][start:start + (1 << 20)], self._f[b][start:start + (1 << 20)]], 1)
+            sel = slice(start, start + (1 << 20))
+            pairs = np.stack([self.column(a, sel), self.column(b, sel)], 1)
             seen.update(map(tuple, np.unique(pairs, axis=0).tolist()))
         return len(seen)
 
     def summary(self) -> dict:
         a = self.attrs
         counts = self.split_counts()
-        size = os.path.getsize(self.path) if self.path is not None else None
+        images = image_bytes = masks = 0
+        for k in range(len(self._shards)):
+            part = self._part(k)
+            n, size, _ = part.blob_stats("image")
+            images, image_bytes = images + n, image_bytes + size
+            masks += part.blob_stats("mask")[2]
+        size = sum(p.stat().st_size for p in self.files) if self.path is not None else None
         return {
             "dataset": self.dataset,
             "file": str(self.path) if self.path is not None else None,
+            "layout": "folder" if self.index is not None else "file",
+            "shards": len(self._shards),
             "size_bytes": size,
             "examples": len(self),
             "examples_per_split": counts,
@@ -407,11 +674,24 @@ class Cache:
             "cameras": self.distinct_pairs("subject", "camera_name"),
             "subjects": len(self.categories("subject")),
             "sequences": self.distinct_pairs("subject", "sequence"),
-            "images": int(self._f["image/offsets"].shape[0] - 1),
-            "image_bytes": int(self._f["image/offsets"][-1]),
-            "masks": int(np.count_nonzero(np.diff(self._f["mask/offsets"][()]))),
+            "images": images,
+            "image_bytes": image_bytes,
+            "masks": masks,
             "quarantined": len(self.quarantine),
             "quarantined_frames": sum(int(q.get("count", 1)) for q in self.quarantine),
             "posebank_version": a.get("posebank_version"),
             "params_digest": a.get("params_digest"),
         }
+
+
+def _example(cols: dict, blobs: dict, j: int) -> Example:
+    return Example(
+        world_coords=cols["world_coords"][j],
+        camera=Camera(cols["camera/intrinsic_matrix"][j], cols["camera/R"][j], cols["camera/t"][j],
+                      cols["camera/distortion_coeffs"][j], cols["camera/world_up"][j],
+                      DISTORTION_MODELS[int(cols["camera/distortion_model"][j])]),
+        bbox=cols["bbox"][j], split=SPLITS[int(cols["split"][j])], image=blobs["image"][j],
+        image_size=tuple(int(v) for v in cols["image_size"][j]),
+        **{name: str(cols[name][j]) for name in CATEGORICAL_COLUMNS},
+        frame_index=int(cols["frame_index"][j]), source_path=blobs["source_path"][j].decode(),
+        mask=blobs["mask"][j], visibility=cols["visibility"][j])

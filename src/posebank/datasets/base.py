@@ -15,7 +15,10 @@ against :class:`DatasetModule` by the conformance tests. It provides
 * ``splits(params)``: the splits the params ask for (each must end up with examples);
 * ``make_fixture(root, seed)``: a miniature raw tree in the dataset's real layout; returns the root;
 * optionally ``frame_source(root, params)``: a :data:`FrameSource` for images that are not plain files of the
-  raw tree (rendered composites, flipped frames), with per-person masks and visibilities.
+  raw tree (rendered composites, flipped frames), with per-person masks and visibilities;
+* optionally ``SHARD_KEY``: the instance attributes, outermost first, at which the dataset is cut into shards
+  (default ``("subject", "sequence", "camera_name")``; ``()`` cuts the frame order into equal parts), see
+  :mod:`posebank.pipeline.plan`.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ class DatasetModule(Protocol):
     def make_fixture(self, root, seed: int = 0) -> Path: ...
 
 
-OPTIONAL = ("frame_source",)
+OPTIONAL = ("frame_source", "SHARD_KEY")
 
 
 def check_finite_camera(camera: Camera, where) -> None:

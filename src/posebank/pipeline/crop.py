@@ -1,28 +1,32 @@
-"""crop@<dataset>: records + frames + boxes + masks -> crops/shard-*.h5, then the dataset's cache file.
+"""crop@<dataset>: records + frames + boxes + masks -> the dataset's cache folder, <cache>/<dataset>/.
 
 Per person a perspective crop (the camera turned to the box centre, distortion removed, scaled), the mask
-reprojected into it and the camera updated to it. The cache is assembled from the crop shards in order, so an
-interrupted and resumed run gives a byte-identical cache. Everything left out (dropped at conversion, unreadable
-frames, rejected boxes, empty masks) is in the cache's quarantine list and counted in the log.
+reprojected into it and the camera updated to it. Each shard of the plan is written straight into the cache
+folder as a self-contained cache file (atomic, deterministic: an interrupted and resumed run gives byte-identical
+shards, and a shard whose inputs did not change is not rewritten); ``index.json`` is written last. Everything
+left out (dropped at conversion, unreadable frames, rejected boxes, empty masks) is in the quarantine list and
+counted in the log.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter, defaultdict
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from posebank.core.store import Cache, CacheWriter, Example
+from posebank.core.store import CacheWriter, Example, write_index
 from posebank.entry import StageContext, stage_main
 from posebank.imaging.crop import Person, crop_frame_people
 from posebank.pipeline.layout import Layout
+from posebank.pipeline.plan import Shard
 from posebank.pipeline.records import CARRIED_ATTRS, Records
 from posebank.pipeline.shards import begin, read_box_shard, read_frame_shard, read_mask_shard, run_sharded
 
 log = logging.getLogger(__name__)
+SHARD_ATTRS = ("citation", "licence", "homepage")  # what every shard carries of the dataset (never changes it)
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> dict:
@@ -52,10 +56,13 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
         height, width = fs.sizes[fid]
         return crop_frame_people(fs.images[fid], (width, height), [p for _, p in people], crop)
 
-    def work(k: int, digest: str) -> None:
-        fs = read_frame_shard(layout.shard("frames", k))
-        boxes = read_box_shard(layout.shard("detect", k))
-        masks = read_mask_shard(layout.shard("segment", k))
+    shard_attrs = {**{k: records.attrs[k] for k in SHARD_ATTRS if records.attrs.get(k) is not None},
+                   "crop_params": dataclasses.asdict(crop)}
+
+    def work(shard: Shard, digest: str) -> None:
+        fs = read_frame_shard(layout.shard("frames", shard.name))
+        boxes = read_box_shard(layout.shard("detect", shard.name))
+        masks = read_mask_shard(layout.shard("segment", shard.name))
         plans = [(fid, *frame_people(fs, boxes, masks, fid)) for fid in fs.frame_ids]
         # OpenCV releases the GIL while it decodes, warps and encodes: frames are cropped in threads, in order
         jobs = [(fs, people, fid) for fid, people, _ in plans if people]
@@ -65,8 +72,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
         else:
             results = [crop_frame(*job) for job in jobs]
         crops = dict(zip((fid for _, _, fid in jobs), results))
-        with CacheWriter(layout.shard("crop", k), records.dataset, records.joint_info,
-                         {"digest": digest, "part": k, "complete": True}) as writer:
+        with CacheWriter(layout.shard("crop", shard.name), records.dataset, records.joint_info,
+                         {**shard_attrs, "digest": digest, "shard": shard.name, "complete": True}) as writer:
             for fid, people, left_out in plans:
                 for where, reason in left_out:
                     writer.add_quarantine(where, reason)
@@ -87,33 +94,34 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
                         frame_index=frame_index, source_path=where, mask=c.mask, visibility=visibility))
 
     run_sharded("crop", layout, chain, work, ctx.progress)
-    return assemble(layout, records, {"crop_params": dataclasses.asdict(crop)}, chain.n_shards)
+    return write_cache_index(layout, records, chain.names, {"crop_params": dataclasses.asdict(crop)})
 
 
-def assemble(layout: Layout, records: Records, attrs: dict, n_shards: int) -> dict:
-    """Concatenate the crop shards, in order, into the dataset's cache file (atomic, deterministic), with what was
-    dropped at conversion first in the quarantine list."""
-    counts = defaultdict(int)
-    reasons: Counter = Counter()
+def write_cache_index(layout: Layout, records: Records, names: list[str], attrs: dict) -> dict:
+    """The cache folder's index.json, written last (atomically) over the plan's shards in order, with what was
+    dropped at conversion first in the quarantine list. Returns the counts per split and of quarantine entries."""
     attrs = {**{k: records.attrs[k] for k in CARRIED_ATTRS if records.attrs.get(k) is not None},
              "params": records.attrs.get("params") or {}, **attrs,
              "expected_splits": list(records.attrs.get("expected_splits") or [])}
-    with CacheWriter(layout.cache, records.dataset, records.joint_info, attrs) as writer:
-        for d in records.dropped:
-            writer.add_quarantine(d.where, d.reason, d.count)
-            reasons[d.reason] += d.count
-        for k in range(n_shards):
-            with Cache(layout.shard("crop", k)) as part:
-                for q in part.quarantine:
-                    writer.add_quarantine(q["path"], q["reason"], q.get("count", 1))
-                    reasons[q["reason"]] += q.get("count", 1)
-                for ex in part.examples():  # read in blocks of rows, not one example at a time
-                    writer.add(ex)
-                    counts[ex.split] += 1
+    dropped = []
+    for d in records.dropped:
+        entry = {"path": d.where, "reason": d.reason}
+        if d.count != 1:
+            entry["count"] = int(d.count)
+        dropped.append(entry)
+    index = write_index(layout.cache, records.dataset, records.joint_info,
+                        [layout.shard("crop", name) for name in names], attrs, dropped,
+                        state=layout.interim / "index-state.json")
+    reasons: Counter = Counter()
+    for q in index["quarantine"]:
+        reasons[q["reason"]] += int(q.get("count", 1))
     for reason, n in reasons.most_common():
         log.info("%s: %d left out: %s", records.dataset, n, reason)
-    counts["quarantined"] = len(writer.quarantine)
-    return dict(counts)
+    log.info("%s: %d examples in %d shards (%s)", records.dataset, index["n_examples"], index["n_shards"],
+             layout.cache)
+    counts = {k: v for k, v in index["examples_per_split"].items() if v}
+    counts["quarantined"] = len(index["quarantine"])
+    return counts
 
 
 def main(argv=None) -> int:

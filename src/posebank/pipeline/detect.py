@@ -10,6 +10,7 @@ from posebank.core.tables import write_table
 from posebank.entry import StageContext, stage_main
 from posebank.imaging.crop import box_from_points
 from posebank.pipeline.layout import Layout
+from posebank.pipeline.plan import Shard
 from posebank.pipeline.shards import BOX_SOURCES, begin, read_frame_shard, run_sharded
 
 
@@ -21,9 +22,9 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
     by_frame = records.instances_by_frame()
     detector = None
 
-    def work(k: int, digest: str) -> None:
+    def work(shard: Shard, digest: str) -> None:
         nonlocal detector
-        fs = read_frame_shard(layout.shard("frames", k))
+        fs = read_frame_shard(layout.shard("frames", shard.name))
         decoded = {f: decode_jpeg(b) for f, b in fs.images.items() if b} if dp.backend != "projected" else {}
         if decoded and detector is None:
             detector = make_detector(dp)
@@ -48,7 +49,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                 used = d[np.argmin(np.abs(d[:, :4] - box).sum(1))] if label == "detection" else \
                     (d[np.argmax(d[:, 4])] if label == "hull" else None)
                 scores.append(np.nan if used is None else float(used[4]))
-        write_table(layout.shard("detect", k), {
+        write_table(layout.shard("detect", shard.name), {
             "inst_row": np.array(rows, np.int64), "box": np.array(boxes, np.float64).reshape(-1, 4),
             "box_source": np.array(sources, np.uint8), "score": np.array(scores, np.float32),
             "frame_id": np.array(fs.frame_ids, np.int64)}, {"detections": det_blobs}, {"digest": digest})

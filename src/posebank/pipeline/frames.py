@@ -16,6 +16,7 @@ from posebank.datasets.base import Frame, RawInstance
 from posebank.datasets.frames import file_frame_source, read_mask
 from posebank.entry import StageContext, stage_main
 from posebank.pipeline.layout import Layout
+from posebank.pipeline.plan import Shard
 from posebank.pipeline.shards import begin, run_sharded
 
 
@@ -37,8 +38,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
     by_frame = records.instances_by_frame()
     n_joints = records.joint_info.n_joints
 
-    def work(k: int, digest: str) -> None:
-        frame_ids = list(chain.ranges[k])
+    def work(shard: Shard, digest: str) -> None:
+        frame_ids = list(shard.frame_ids)
         images, problems, sizes = {}, {}, {}
         rows, masks, vis = [], [], []
         wanted = defaultdict(list)
@@ -61,7 +62,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                     masks.append(b"" if m is None else encode_mask(m))
                     v = frame.visibility.get(inst.person_index)
                     vis.append(np.full(n_joints, 255, np.uint8) if v is None else v)
-        write_table(layout.shard("frames", k), {
+        write_table(layout.shard("frames", shard.name), {
             "frame_id": np.array(frame_ids, np.int64), "inst_row": np.array(rows, np.int64),
             "size": np.array([sizes.get(f, (0, 0)) for f in frame_ids], np.int32).reshape(-1, 2),
             "inst_visibility": np.array(vis, np.uint8).reshape(-1, n_joints)},

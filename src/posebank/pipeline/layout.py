@@ -7,37 +7,43 @@ from pathlib import Path
 
 from posebank.core.atomic import prepare_output
 from posebank.core.settings import PipelineParams
+from posebank.core.store import INDEX_NAME
 
-# stage -> folder of its shards under <interim>/<dataset>/
-SHARD_FOLDERS = {"frames": "frames", "detect": "boxes", "segment": "masks", "crop": "crops"}
+# stage -> folder of its shards under <interim>/<dataset>/ (the crop stage's shards are the cache's own)
+SHARD_FOLDERS = {"frames": "frames", "detect": "boxes", "segment": "masks"}
 
 
 @dataclasses.dataclass
 class Layout:
     dataset: str
     interim: Path  # <interim>/<dataset>
-    cache: Path  # the final cache file
+    cache: Path  # the final cache: a folder of shards and index.json
     reports: Path = Path("reports")
 
     @classmethod
     def from_params(cls, dataset: str, pipeline: PipelineParams) -> Layout:
-        return cls(dataset, Path(pipeline.interim) / dataset, Path(pipeline.cache) / f"{dataset}.h5",
-                   Path(pipeline.reports))
+        return cls(dataset, Path(pipeline.interim) / dataset, Path(pipeline.cache) / dataset, Path(pipeline.reports))
 
     @property
     def records(self) -> Path:
         return self.interim / "records.h5"
 
-    def shard_folder(self, stage: str) -> Path:
-        return self.interim / SHARD_FOLDERS[stage]
+    @property
+    def index(self) -> Path:
+        return self.cache / INDEX_NAME
 
-    def shard(self, stage: str, k: int) -> Path:
-        return self.shard_folder(stage) / f"shard-{k:05d}.h5"
+    def shard_folder(self, stage: str) -> Path:
+        return self.cache if stage == "crop" else self.interim / SHARD_FOLDERS[stage]
+
+    def shard(self, stage: str, name: str) -> Path:
+        return self.shard_folder(stage) / f"{name}.h5"
 
     def outputs(self, stage: str) -> list[Path]:
-        """The files ``stage`` writes (a shard folder stands for its first shard)."""
-        return {"convert": [self.records], "frames": [self.shard("frames", 0)], "detect": [self.shard("detect", 0)],
-                "segment": [self.shard("segment", 0)], "crop": [self.shard("crop", 0), self.cache],
+        """The files ``stage`` writes (a shard folder stands for a file in it)."""
+        probe = "all"
+        return {"convert": [self.records], "frames": [self.shard("frames", probe)],
+                "detect": [self.shard("detect", probe)], "segment": [self.shard("segment", probe)],
+                "crop": [self.index],
                 "validate": [self.validation_report, self.contact_sheet, self.data_docs / "index.html"]}[stage]
 
     def check_outputs(self, stage: str) -> None:

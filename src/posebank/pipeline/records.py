@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +37,24 @@ class Records:
         for i, f in enumerate(self.frame_id):
             by_frame[int(f)].append(i)
         return by_frame
+
+    def rows_digest(self, frame_ids, by_frame: dict[int, list[int]] | None = None) -> str:
+        """SHA-256 (16 hex digits) of everything the records hold about these frames and their instances: what a
+        shard is built from, so a change elsewhere in the dataset leaves the shard's digest alone."""
+        by_frame = self.instances_by_frame() if by_frame is None else by_frame
+        h = hashlib.sha256()
+        for fid in frame_ids:
+            source, index = self.frames[fid]
+            h.update(json.dumps([source, index]).encode())
+            for i in by_frame.get(fid, []):
+                r, c = self.instances[i], self.instances[i].camera
+                h.update(json.dumps([r.split, r.subject, r.sequence, r.activity, r.camera_name, r.mask_source,
+                                     r.person_index, c.distortion_model]).encode())
+                for a in (r.world_coords, np.nan if r.bbox is None else r.bbox,
+                          255 if r.visibility is None else r.visibility, c.intrinsic_matrix, c.R, c.t,
+                          c.distortion_coeffs, c.world_up):
+                    h.update(np.ascontiguousarray(a, np.float64).tobytes())
+        return h.hexdigest()[:16]
 
     @property
     def dropped(self) -> list[Dropped]:

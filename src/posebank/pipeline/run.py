@@ -10,7 +10,7 @@ from posebank import datasets
 from posebank.core.atomic import prepare_output, temp_dir
 from posebank.core.errors import CacheFormatError, OutputError, UsageError
 from posebank.core.settings import check_params
-from posebank.core.store import Cache
+from posebank.core.store import INDEX_NAME, Cache
 from posebank.entry import StageContext
 from posebank.pipeline import STAGES, crop, detect, frames, segment
 from posebank.pipeline import convert as convert_stage
@@ -18,13 +18,23 @@ from posebank.pipeline.layout import Layout
 
 
 def check_output(out) -> Path:
-    """``out`` may be written: not a directory, in a writable folder, and not a file other than a posebank cache."""
-    out = prepare_output(out)
-    if out.exists():
+    """``out`` may be written as a cache folder: it does not exist, or is an empty folder or a posebank cache
+    folder (whose current shards are then kept), in a writable folder."""
+    out = Path(out)
+    if str(out).strip() in ("", "."):
+        raise OutputError(repr(str(out)), "an output folder name is needed")
+    if out.is_file():
+        raise OutputError(out, "is a file; a cache is a folder (give a folder path; a single-file cache written "
+                          "by an older posebank stays readable but is not overwritten)")
+    if out.is_dir() and any(out.iterdir()) and not (out / INDEX_NAME).is_file():
+        raise OutputError(out, f"exists, is not empty and is not a posebank cache folder (no {INDEX_NAME}); "
+                          "refusing to write into it")
+    if out.is_dir() and (out / INDEX_NAME).is_file():
         try:
             Cache(out).close()
         except CacheFormatError:
-            raise OutputError(out, "exists and is not a posebank cache; refusing to overwrite it") from None
+            raise OutputError(out, "exists and is not a readable posebank cache; refusing to overwrite it") from None
+    prepare_output(out / INDEX_NAME)
     return out
 
 

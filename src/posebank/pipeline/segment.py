@@ -11,6 +11,7 @@ from posebank.core.masks import encode as encode_mask
 from posebank.core.tables import write_table
 from posebank.entry import StageContext, stage_main
 from posebank.pipeline.layout import Layout
+from posebank.pipeline.plan import Shard
 from posebank.pipeline.shards import MASK_METHODS, begin, read_box_shard, read_frame_shard, run_sharded
 
 
@@ -22,10 +23,10 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
     by_frame = records.instances_by_frame()
     segmenter = None
 
-    def work(k: int, digest: str) -> None:
+    def work(shard: Shard, digest: str) -> None:
         nonlocal segmenter
-        fs = read_frame_shard(layout.shard("frames", k))
-        boxes = read_box_shard(layout.shard("detect", k))
+        fs = read_frame_shard(layout.shard("frames", shard.name))
+        boxes = read_box_shard(layout.shard("detect", shard.name))
         rows, masks, methods = [], [], []
         for fid in fs.frame_ids:
             insts = [i for i in by_frame[fid] if i in boxes]
@@ -49,7 +50,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                 else:
                     masks.append(b"")
                     methods.append(MASK_METHODS.index("none"))
-        write_table(layout.shard("segment", k), {"inst_row": np.array(rows, np.int64),
+        write_table(layout.shard("segment", shard.name), {"inst_row": np.array(rows, np.int64),
                                                  "method": np.array(methods, np.uint8)},
                     {"mask": masks}, {"digest": digest})
 

@@ -1,12 +1,15 @@
 """The shard machinery of the image stages (frames, detect, segment, crop) and their shard formats.
 
-Work is cut into shards of ``pipeline.shard_frames`` frames. Every shard file is written atomically and carries
-the digest of what it was built from, in a chain: a frames shard's digest covers records.h5, the frames settings
-and the shard's range; a detect shard's covers its frames shard's digest and the detect settings; and so on. So
+Work is cut into the shards of :func:`posebank.pipeline.plan.shard_plan` (stable boundaries: subject / sequence /
+camera, a target size), the same for every stage; the crop stage's shards are the cache's. Every shard file is
+written atomically and carries the digest of what it was built from, in a chain: a frames shard's digest covers
+the records of its own frames (not the rest of records.h5), the raw files it reads, the frames settings and code;
+a detect shard's covers its frames shard's digest and the detect settings; and so on. So
 
-* a rerun after an interruption skips the shards whose digest is current and rebuilds the rest;
+* a rerun after an interruption, or after a change to one sequence, rebuilds only the shards whose digest
+  changed, and the others stay byte-identical;
 * a stage refuses to run (naming the shards) when a shard it reads is missing or stale, e.g. the frames were
-  rebuilt with another ``shard_frames`` but detect was not rerun: never a partial result with exit status 0.
+  rebuilt with another plan but detect was not rerun: never a partial result with exit status 0.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ from posebank import datasets
 from posebank.core.atomic import remove_stale_temps
 from posebank.core.errors import StageError
 from posebank.core.settings import Params
-from posebank.core.tables import Table, file_digest, is_complete
+from posebank.core.tables import Table, is_complete
 from posebank.pipeline.code import code_digest
 from posebank.pipeline.layout import Layout
+from posebank.pipeline.plan import DEFAULT_SHARD_KEY, Shard, shard_plan
 from posebank.pipeline.records import read_records
 
 log = logging.getLogger(__name__)
@@ -37,10 +41,6 @@ UPSTREAM = {"frames": (), "detect": ("frames",), "segment": ("frames", "detect")
             "crop": ("frames", "detect", "segment")}
 BOX_SOURCES = ("projected", "detection", "dataset", "hull", "dropped")
 MASK_METHODS = ("none", "dataset", "grabcut", "sam")
-
-
-def shard_ranges(n_frames: int, shard_frames: int) -> list[range]:
-    return [range(a, min(a + shard_frames, n_frames)) for a in range(0, n_frames, shard_frames)] or [range(0, 0)]
 
 
 def _h(*parts) -> str:
@@ -70,19 +70,25 @@ class DigestChain:
         if not layout.records.is_file():
             raise StageError(layout.records, "missing: run the convert stage first "
                              f"(dvc repro convert@{layout.dataset})")
-        self.records_digest = file_digest(layout.records)
         self.records = records
         self.raw = None if raw is None else Path(raw)
         self.family = family
         self.dataset = layout.dataset
         self.params = params
-        self.ranges = shard_ranges(len(records.frames), params.pipeline.shard_frames)
+        module = datasets.get(records.dataset) if records.dataset in datasets.names() else None
+        self.shards = shard_plan(records, params.pipeline, getattr(module, "SHARD_KEY", DEFAULT_SHARD_KEY))
+        # frames rendered by the dataset's own frame source may depend on any of its parameters
+        self.source_params = records.attrs.get("params") if getattr(module, "frame_source", None) else None
         self._cache: dict[tuple[str, int], str] = {}
         self._by_frame = None
 
     @property
     def n_shards(self) -> int:
-        return len(self.ranges)
+        return len(self.shards)
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.shards]
 
     def settings(self, stage: str):
         s = getattr(self.params, stage)
@@ -95,7 +101,7 @@ class DigestChain:
             self._by_frame = self.records.instances_by_frame()
         by_frame = self._by_frame
         files = set()
-        for fid in self.ranges[k]:
+        for fid in self.shards[k].frame_ids:
             files.add(self.records.frames[fid][0])
             files.update(self.records.instances[i].mask_source for i in by_frame[fid]
                          if self.records.instances[i].mask_source)
@@ -113,10 +119,12 @@ class DigestChain:
     def digest(self, stage: str, k: int) -> str:
         key = (stage, k)
         if key not in self._cache:
-            r = self.ranges[k]
             own = [stage, self.settings(stage), code_digest(stage, self.family), self._models(stage)]
             if stage == "frames":
-                value = _h(self.records_digest, r.start, r.stop, own, self._raw_files(k))
+                if self._by_frame is None:
+                    self._by_frame = self.records.instances_by_frame()
+                rows = self.records.rows_digest(self.shards[k].frame_ids, self._by_frame)
+                value = _h(rows, self.shards[k].name, own, self._raw_files(k), self.source_params)
             else:
                 value = _h([self.digest(u, k) for u in UPSTREAM[stage]], own)
             self._cache[key] = value
@@ -126,39 +134,46 @@ class DigestChain:
 def check_upstream(stage: str, layout: Layout, chain: DigestChain) -> None:
     """StageError naming the shards of earlier stages that are missing or built from other inputs."""
     for upstream in UPSTREAM[stage]:
-        bad = [k for k in range(chain.n_shards) if not is_complete(layout.shard(upstream, k),
-                                                                   chain.digest(upstream, k))]
+        bad = [s.name for k, s in enumerate(chain.shards) if not is_complete(layout.shard(upstream, s.name),
+                                                                             chain.digest(upstream, k))]
         if bad:
-            shown = ", ".join(str(k) for k in bad[:8]) + (f" (and {len(bad) - 8} more)" if len(bad) > 8 else "")
+            shown = ", ".join(bad[:8]) + (f" (and {len(bad) - 8} more)" if len(bad) > 8 else "")
             raise StageError(layout.shard_folder(upstream),
                              f"{len(bad)} of {chain.n_shards} {upstream} shards are missing or stale (built from "
                              f"other inputs or parameters): shards {shown}; rerun the {upstream} stage first "
                              f"(dvc repro {upstream}@{layout.dataset})")
 
 
-def prune(folder: Path, n: int) -> None:
-    """Remove shard files a previous, larger run left beyond the current count."""
+def prune(folder: Path, names: list[str]) -> list[Path]:
+    """Remove the shard files of ``folder`` that are not in the plan (left by a run with another plan)."""
+    keep = set(names)
+    removed = []
     if folder.is_dir():
-        for p in folder.glob("shard-*.h5"):
-            if int(p.stem.split("-")[1]) >= n:
+        for p in sorted(folder.glob("*.h5")):
+            if p.stem not in keep:
                 p.unlink()
+                removed.append(p)
+    return removed
 
 
-def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[int, str], None],
+def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[Shard, str], None],
                 progress: bool) -> None:
-    """Run ``work(k, digest)`` for every shard of ``stage`` that is not complete with its current digest."""
+    """Run ``work(shard, digest)`` for every shard of ``stage`` that is not complete with its current digest."""
     check_upstream(stage, layout, chain)
     folder = layout.shard_folder(stage)
     remove_stale_temps(folder)
-    prune(folder, chain.n_shards)
-    todo = [k for k in range(chain.n_shards) if not is_complete(layout.shard(stage, k), chain.digest(stage, k))]
+    removed = prune(folder, chain.names)
+    if removed:
+        log.info("%s %s: removed %d shard files not in the plan", stage, layout.dataset, len(removed))
+    todo = [k for k, s in enumerate(chain.shards) if not is_complete(layout.shard(stage, s.name),
+                                                                      chain.digest(stage, k))]
     if not todo:
         log.info("%s %s: all %d shards already done", stage, layout.dataset, chain.n_shards)
     elif len(todo) < chain.n_shards:
-        log.info("%s %s: %d of %d shards already done, resuming", stage, layout.dataset, chain.n_shards - len(todo),
-                 chain.n_shards)
+        log.info("%s %s: %d of %d shards current, %d to build", stage, layout.dataset, chain.n_shards - len(todo),
+                 chain.n_shards, len(todo))
     for k in tqdm(todo, desc=f"{stage} {layout.dataset}", unit="shard", disable=not progress):
-        work(k, chain.digest(stage, k))
+        work(chain.shards[k], chain.digest(stage, k))
 
 
 def begin(ctx, stage: str, layout: Layout | None):

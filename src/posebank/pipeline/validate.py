@@ -20,8 +20,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
 
     layout = layout or Layout.from_params(ctx.dataset, ctx.params.pipeline)
     layout.check_outputs("validate")
-    if not layout.cache.is_file():
-        raise StageError(layout.cache, f"missing: run the crop stage first (dvc repro crop@{ctx.dataset})")
+    if not layout.index.is_file():
+        raise StageError(layout.index, f"missing: run the crop stage first (dvc repro crop@{ctx.dataset})")
     s = validate(layout.cache, ctx.dataset, ctx.params.validate, layout.validation_report,
                  data_docs_dir=layout.data_docs, gx_root=Path(ctx.params.pipeline.expectations))
     log.info("%s: %d/%d expectations passed on %d examples; report %s", ctx.dataset, s["expectations_passed"],

@@ -73,6 +73,8 @@ N_RAW_JOINTS = 17
 RAW_JOINT_NAMES = "htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,pelv,spin,head"
 # posepile's order: the release's 17 joints with the pelvis moved last
 SELECTED_JOINTS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 14)
+# a frame shows several people (subject "TSn/personK"): cut by sequence (TS1..TS20), then in parts
+SHARD_KEY = ("sequence",)
 JOINT_INFO = JointInfo(
     "htop,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,spin,head,pelv",
     "htop-head-neck-spin-pelv-rhip-rkne-rank,neck-rsho-relb-rwri")

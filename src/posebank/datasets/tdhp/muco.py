@@ -52,6 +52,8 @@ INFO = DatasetInfo(
               "Multi-Person 3D Pose Estimation From Monocular RGB. 3DV 2018."),
 )
 JOINT_INFO = common.FULL_JOINT_INFO
+# composites have no sequence of their own (four people from random 3DHP frames): cut in equal parts of their order
+SHARD_KEY: tuple[str, ...] = ()
 SELECTED_JOINTS = common.FULL_SELECTED_JOINTS
 PELVIS = JOINT_INFO.index("pelv")
 SOURCE_PREFIX = "composites/"
