@@ -44,5 +44,10 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	@$(BIN)/python bench/crop.py --quick --out bench/results/crop-quick.json
 
+# cache layouts under DVC (single HDF5 file vs shard folder): needs about 3.3 x SIZE + 2 GiB free; 10-20 minutes
+.PHONY: bench-cache
+bench-cache: $(STAMP)
+	@$(BIN)/python bench/cache.py $(if $(SIZE),--size-gb $(SIZE))
+
 clean-demo:
 	rm -rf build/demo

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import assert_no_output, copy_raw
+from helpers import assert_no_output, copy_raw, folder_bytes
 from posebank import datasets
 from posebank.core.camera import Camera
 from posebank.core.errors import DatasetError, ParamsError, RawLayoutError, UsageError
@@ -191,9 +191,12 @@ def test_instances_merge_the_params_and_are_deterministic(builds, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_conversion_is_byte_identical_when_repeated(builds, name, tmp_path):
     c = builds.converted(name)
-    again = tmp_path / f"{name}.h5"
+    again = tmp_path / name
     convert(name, c.raw, again, CASES[name].params, progress=False)
-    assert again.read_bytes() == c.cache.read_bytes()
+    first, second = folder_bytes(c.cache), folder_bytes(again)
+    assert "index.json" in first and len(first) >= 2  # the index and at least one shard
+    assert sorted(p.name for p in again.iterdir()) == sorted(second)  # nothing but files (no temporaries)
+    assert second == first
 
 
 # ------------------------------------------------------------------------------------------- errors
@@ -203,12 +206,12 @@ def test_missing_root_is_named(name, tmp_path):
     nowhere = tmp_path / "nowhere"
     params = CASES[name].params
     for call in (lambda: module.check_layout(nowhere, params), lambda: module.instances(nowhere, params, []),
-                 lambda: convert(name, nowhere, tmp_path / "out" / "x.h5", params, progress=False)):
+                 lambda: convert(name, nowhere, tmp_path / "out" / "x", params, progress=False)):
         with pytest.raises(RawLayoutError) as e:
             call()
         assert e.value.dataset == name and e.value.root == nowhere
         assert str(e.value).startswith(f"{name}: raw dataset not found at {nowhere}")
-    assert_no_output(tmp_path / "out" / "x.h5")
+    assert_no_output(tmp_path / "out" / "x")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -217,11 +220,11 @@ def test_unknown_param_is_named(name, tmp_path):
     bad = {"no_such_setting": 1}
     for call in (lambda: module.instances(tmp_path, bad), lambda: module.check_layout(tmp_path, bad),
                  lambda: module.splits(bad),
-                 lambda: convert(name, tmp_path, tmp_path / "out" / "x.h5", bad, progress=False)):
+                 lambda: convert(name, tmp_path, tmp_path / "out" / "x", bad, progress=False)):
         with pytest.raises(ParamsError, match="unknown setting") as e:
             call()
         assert e.value.where == f"datasets.{name}.no_such_setting"
-    assert_no_output(tmp_path / "out" / "x.h5")
+    assert_no_output(tmp_path / "out" / "x")
 
 
 @pytest.mark.parametrize(("name", "key"), [(n, k) for n in NAMES for k in datasets.get(n).DEFAULT_PARAMS])
@@ -239,7 +242,7 @@ def test_wrongly_typed_param_is_named(name, key, tmp_path):
 @pytest.mark.parametrize("name", NAMES)
 def test_wrongly_typed_param_stops_the_conversion(name, tmp_path):
     key, default = next(iter(datasets.get(name).DEFAULT_PARAMS.items()))
-    out = tmp_path / "out" / "x.h5"
+    out = tmp_path / "out" / "x"
     with pytest.raises(ParamsError) as e:
         convert(name, tmp_path, out, {key: wrong_value(default)}, progress=False)
     assert e.value.where == f"datasets.{name}.{key}"
@@ -252,7 +255,7 @@ def test_truncated_annotation_file_is_named(builds, name, tmp_path):
     pattern, problem = TRUNCATED[name]
     (path,) = sorted(raw.glob(pattern))[:1]
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    out = tmp_path / "out" / f"{name}.h5"
+    out = tmp_path / "out" / name
     with pytest.raises(DatasetError) as e:
         convert(name, raw, out, CASES[name].params, progress=False)
     assert e.value.where == str(path)

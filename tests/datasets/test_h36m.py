@@ -96,7 +96,7 @@ def broken_raw(h36m_raw, tmp_path):
 def test_missing_cdf_is_named(broken_raw, tmp_path):
     (broken_raw / "S9/MyPoseFeatures/D3_Positions/Posing 1.cdf").unlink()
     (broken_raw / "S9/MyPoseFeatures/D3_Positions/Waiting 1.cdf").unlink()
-    out = tmp_path / "out" / "h36m.h5"
+    out = tmp_path / "out" / "h36m"
     with pytest.raises(RawLayoutError, match=r"incomplete at .*raw: missing S9/MyPoseFeatures/D3_Positions/\*\.cdf"):
         convert("h36m", broken_raw, out, H36M_SMALL_PARAMS, progress=False)
     assert not out.parent.exists() or not any(out.parent.iterdir())
@@ -104,7 +104,7 @@ def test_missing_cdf_is_named(broken_raw, tmp_path):
 
 def test_missing_video_is_named(broken_raw, tmp_path):
     (broken_raw / "S1/Videos/Directions 1.58860488.mp4").unlink()
-    out = tmp_path / "h36m.h5"
+    out = tmp_path / "h36m"
     with pytest.raises(RawLayoutError, match=r"missing S1/Videos/Directions 1\.58860488\.mp4"):
         convert("h36m", broken_raw, out, H36M_SMALL_PARAMS, progress=False)
     assert_no_output(out)
@@ -113,7 +113,7 @@ def test_missing_video_is_named(broken_raw, tmp_path):
 def test_metadata_without_w0_is_named(broken_raw, tmp_path):
     meta = broken_raw / "metadata.xml"
     meta.write_text('<?xml version="1.0"?>\n<a><train_subjects>[1]</train_subjects></a>\n')
-    out = tmp_path / "h36m.h5"
+    out = tmp_path / "h36m"
     with pytest.raises(RawFileError, match=r"metadata\.xml: no <w0> element"):
         convert("h36m", broken_raw, out, H36M_SMALL_PARAMS, progress=False)
     assert_no_output(out)
@@ -121,7 +121,7 @@ def test_metadata_without_w0_is_named(broken_raw, tmp_path):
 
 def test_bad_params_are_named(tmp_path):
     with pytest.raises(ParamsError, match=r"^datasets\.h36m\.test_subjects: subject 1 is also in train_subjects$"):
-        convert("h36m", tmp_path, tmp_path / "x.h5", {"test_subjects": [1, 9]}, progress=False)
+        convert("h36m", tmp_path, tmp_path / "x", {"test_subjects": [1, 9]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.h36m\.cameras: "):
         h36m.instances(tmp_path, {"cameras": ["12345678"]})
     with pytest.raises(ParamsError, match=r"^datasets\.h36m\.train_subjects: \[12\] are not subject numbers"):
@@ -130,7 +130,7 @@ def test_bad_params_are_named(tmp_path):
         h36m.splits({"val_subjects": 3})
     assert h36m.splits({"val_subjects": [5], "train_subjects": [1]}) == ("train", "val", "test")
     assert h36m.splits({"test_subjects": []}) == ("train",)
-    assert_no_output(tmp_path / "x.h5")
+    assert_no_output(tmp_path / "x")
 
 
 def write_poses(path, poses):
@@ -167,7 +167,7 @@ def test_truncated_video_frames_are_quarantined(broken_raw, tmp_path):
     video = broken_raw / "S9/Videos/Posing 1.55011271.mp4"
     frames = [f for _, f in read_video_frames(video, range(10))]
     write_video(video, frames)  # only 10 of the 70 frames left: frame 64 is missing
-    out = tmp_path / "h36m.h5"
+    out = tmp_path / "h36m"
     convert("h36m", broken_raw, out, H36M_SMALL_PARAMS, progress=False)
     with Cache(out) as cache:
         q = cache.quarantine
@@ -316,7 +316,7 @@ def test_masks_of_another_size_are_reported_and_used(broken_raw, caplog):
 def test_unreadable_mask_file_is_named(broken_raw, tmp_path):
     path = broken_raw / h36m.box_mask_relpath(9, "Posing 1", "58860488")
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    out = tmp_path / "h36m.h5"
+    out = tmp_path / "h36m"
     with pytest.raises(RawFileError) as e:
         convert("h36m", broken_raw, out, H36M_SMALL_PARAMS, progress=False)
     assert e.value.where == str(path) and "unreadable ground_truth_bb mask file" in e.value.problem
@@ -331,7 +331,7 @@ def test_a_video_that_does_not_open_is_named_at_conversion(broken_raw, tmp_path)
     video = broken_raw / "S9/Videos/Posing 1.60457274.mp4"
     video.write_bytes(b"")
     with pytest.raises(RawFileError, match=r"Posing 1\.60457274\.mp4: cannot open video"):
-        convert("h36m", broken_raw, tmp_path / "h36m.h5", H36M_SMALL_PARAMS, progress=False)
+        convert("h36m", broken_raw, tmp_path / "h36m", H36M_SMALL_PARAMS, progress=False)
 
 
 # ------------------------------------------------------------------------------------------- h36m_alljoints

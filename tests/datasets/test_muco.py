@@ -143,7 +143,7 @@ def test_masks_never_overlap_and_hidden_joints_are_not_visible(raw, plan, compos
 
 
 def test_convert_writes_every_person_with_mask_and_visibility(raw, composites, tmp_path):
-    out = tmp_path / "muco.h5"
+    out = tmp_path / "muco"
     counts = convert("muco_3dhp", raw, out, PARAMS, progress=False)
     n_people = sum(len(f.masks) for f in composites)
     dropped = []
@@ -193,10 +193,10 @@ def test_frames_that_cannot_be_candidates_are_dropped(raw):
 
 def test_bad_input(raw, tmp_path):
     with pytest.raises(RawLayoutError, match="muco_3dhp: raw dataset incomplete at .*: missing S5/Seq1"):
-        convert("muco_3dhp", raw, tmp_path / "x.h5", {**PARAMS, "subjects": [1, 5, 6], "people_per_composite": [2, 3]},
+        convert("muco_3dhp", raw, tmp_path / "x", {**PARAMS, "subjects": [1, 5, 6], "people_per_composite": [2, 3]},
                 progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.muco_3dhp\.people_per_composite: must be \[lo, hi\]"):
-        convert("muco_3dhp", raw, tmp_path / "x.h5", {**PARAMS, "people_per_composite": [3, 2]}, progress=False)
+        convert("muco_3dhp", raw, tmp_path / "x", {**PARAMS, "people_per_composite": [3, 2]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.muco_3dhp\.people_per_composite: 4 people per composite "
                                           r"need as many subjects"):
         muco.plan(raw, {**PARAMS, "subjects": [1, 2, 3]})
@@ -208,7 +208,7 @@ def test_bad_input(raw, tmp_path):
 def test_mask_videos_are_part_of_the_layout(raw, tmp_path):
     broken = copy_raw(raw, tmp_path)
     (broken / "S2/Seq1/ChairMasks/video_1.avi").unlink()
-    out = tmp_path / "out" / "muco.h5"
+    out = tmp_path / "out" / "muco"
     with pytest.raises(RawLayoutError, match=r"muco_3dhp: raw dataset incomplete at .*: missing "
                                              r"S2/Seq1/ChairMasks/video_1\.avi$"):
         convert("muco_3dhp", broken, out, PARAMS, progress=False)

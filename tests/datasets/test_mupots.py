@@ -29,7 +29,7 @@ def mupots_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def mupots_cache(mupots_raw, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("mupots_cache") / "mupots.h5"
+    out = tmp_path_factory.mktemp("mupots_cache") / "mupots"
     convert("mupots", mupots_raw, out, PARAMS, progress=False)
     return out
 
@@ -197,7 +197,7 @@ def rewrite_cell(path: Path, frame: int, person: int, field: str, value):
 
 def test_missing_annotation_file_is_named(broken_raw, tmp_path):
     annot_path(broken_raw, 6).unlink()
-    out = tmp_path / "out" / "mupots.h5"
+    out = tmp_path / "out" / "mupots"
     with pytest.raises(RawLayoutError, match=r"incomplete at .*raw: missing MultiPersonTestSet/TS6/annot\.mat"):
         convert("mupots", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -205,7 +205,7 @@ def test_missing_annotation_file_is_named(broken_raw, tmp_path):
 
 def test_missing_frame_is_named(broken_raw, tmp_path):
     (broken_raw / "MultiPersonTestSet/TS1/img_000007.jpg").unlink()
-    out = tmp_path / "mupots.h5"
+    out = tmp_path / "mupots"
     with pytest.raises(RawLayoutError, match=r"missing MultiPersonTestSet/TS1/img_000007\.jpg$"):
         convert("mupots", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -218,14 +218,14 @@ def test_missing_sequence_folder(broken_raw, tmp_path):
     shutil.rmtree(broken_raw / "MultiPersonTestSet/TS6")
     with pytest.raises(RawLayoutError, match=r"missing MultiPersonTestSet/TS6/annot\.mat, "
                                              r"MultiPersonTestSet/TS6/img_000000\.jpg"):
-        convert("mupots", broken_raw, tmp_path / "x.h5", PARAMS, progress=False)
-    assert_no_output(tmp_path / "x.h5")
+        convert("mupots", broken_raw, tmp_path / "x", PARAMS, progress=False)
+    assert_no_output(tmp_path / "x")
 
 
 def test_wrong_shape_is_named(broken_raw, tmp_path):
     path = annot_path(broken_raw, 6)
     rewrite_cell(path, 3, 1, "annot2", np.zeros((2, 16)))
-    out = tmp_path / "mupots.h5"
+    out = tmp_path / "mupots"
     with pytest.raises(RawFileError, match=r"TS6/annot\.mat: annotations\{4,2\}\.annot2 has shape \(2, 16\), "
                                            r"expected \(2, 17\)"):
         convert("mupots", broken_raw, out, PARAMS, progress=False)
@@ -237,7 +237,7 @@ def test_non_finite_values_are_named(broken_raw, tmp_path):
     bad = scipy.io.loadmat(path)["annotations"][2, 0]["annot3"][0, 0].copy()
     bad[2, 5] = np.nan
     rewrite_cell(path, 2, 0, "annot3", bad)
-    out = tmp_path / "mupots.h5"
+    out = tmp_path / "mupots"
     with pytest.raises(RawFileError, match=r"TS1/annot\.mat: annotations\{3,1\}\.annot3 contains non-finite"):
         convert("mupots", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -251,7 +251,7 @@ def test_non_finite_values_of_invalid_people_are_ignored(broken_raw):
 
 def test_foreign_files_are_named(broken_raw, tmp_path):
     path = annot_path(broken_raw, 1)
-    out = tmp_path / "mupots.h5"
+    out = tmp_path / "mupots"
     scipy.io.savemat(path, {"annot": np.zeros(3)})
     with pytest.raises(RawFileError, match=r"TS1/annot\.mat: no 'annotations' variable \(has \['annot'\]\)"):
         convert("mupots", broken_raw, out, PARAMS, progress=False)
@@ -263,7 +263,7 @@ def test_resized_frames_are_named(broken_raw, tmp_path):
 
     first = broken_raw / "MultiPersonTestSet/TS6/img_000000.jpg"
     cv2.imwrite(str(first), cv2.resize(read_image(first), (960, 540)))
-    out = tmp_path / "mupots.h5"
+    out = tmp_path / "mupots"
     with pytest.raises(RawFileError, match=r"TS6/img_000000\.jpg: frame is 960x540, but TS6 frames are 1920x1080"):
         convert("mupots", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -271,10 +271,10 @@ def test_resized_frames_are_named(broken_raw, tmp_path):
 
 def test_bad_params(mupots_raw, tmp_path):
     with pytest.raises(ParamsError, match=r"^datasets\.mupots\.sequences: unknown sequences \[21\]"):
-        convert("mupots", mupots_raw, tmp_path / "x.h5", {"sequences": [1, 21]}, progress=False)
+        convert("mupots", mupots_raw, tmp_path / "x", {"sequences": [1, 21]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.mupots\.frame_step: must be a positive integer"):
         mupots.instances(mupots_raw, {"sequences": [1], "frame_step": 0})
     with pytest.raises(ParamsError, match=r"^datasets\.mupots\.split: must be one of train, val, test"):
         mupots.instances(mupots_raw, {"sequences": [1], "split": "validation"})
     assert mupots.splits({"split": "test"}) == ("test",)
-    assert_no_output(tmp_path / "x.h5")
+    assert_no_output(tmp_path / "x")

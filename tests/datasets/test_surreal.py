@@ -47,7 +47,7 @@ def surreal_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def surreal_cache(surreal_raw, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("surreal_cache") / "surreal.h5"
+    out = tmp_path_factory.mktemp("surreal_cache") / "surreal"
     convert("surreal", surreal_raw, out, SMALL_PARAMS, progress=False)
     return out
 
@@ -239,7 +239,7 @@ def clip_file(raw: Path, split: str, suffix: str) -> Path:
 def test_missing_clip_file_is_named(broken_raw, tmp_path, suffix):
     path = clip_file(broken_raw, "test", suffix)
     path.unlink()
-    out = tmp_path / "out" / "surreal.h5"
+    out = tmp_path / "out" / "surreal"
     rel = path.relative_to(broken_raw).as_posix()
     with pytest.raises(RawLayoutError, match=rf"incomplete at .*raw: missing {rel.replace('.', r'[.]')}"):
         convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
@@ -247,7 +247,7 @@ def test_missing_clip_file_is_named(broken_raw, tmp_path, suffix):
 
 
 def test_missing_run_and_empty_root_are_named(broken_raw, tmp_path):
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     with pytest.raises(RawLayoutError, match=r"missing cmu/train/run1/, cmu/val/run1/"):
         convert("surreal", broken_raw, out, {"runs": [0, 1]}, progress=False)
     (tmp_path / "empty").mkdir()
@@ -257,7 +257,7 @@ def test_missing_run_and_empty_root_are_named(broken_raw, tmp_path):
 
 
 def test_bad_params_are_named(broken_raw, tmp_path):
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     with pytest.raises(ParamsError, match=r"^datasets\.surreal\.splits: must be distinct splits of train, val, test"):
         convert("surreal", broken_raw, out, {"splits": ["training"]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.surreal\.runs: must be distinct non-negative integers"):
@@ -276,7 +276,7 @@ def test_wrong_joint_array_shape_is_named(broken_raw, tmp_path):
     path = clip_file(broken_raw, "val", "_info.mat")
     joints = scipy.io.loadmat(path)["joints3D"]
     rewrite_info(path, joints3D=joints[:, :23])
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     with pytest.raises(RawFileError, match=rf"{path.name}: 'joints3D' has shape \(3, 23, {N_FRAMES}\)"):
         convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
     assert_no_output(out)
@@ -285,14 +285,14 @@ def test_wrong_joint_array_shape_is_named(broken_raw, tmp_path):
 def test_nan_camera_is_named(broken_raw, tmp_path):
     path = clip_file(broken_raw, "train", "_info.mat")
     rewrite_info(path, camLoc=np.array([[np.nan], [-1.0], [-2.0]], np.float32))
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     with pytest.raises(RawFileError, match=rf"{path.name}: camera has non-finite t"):
         convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
     assert_no_output(out)
 
 
 def test_missing_segm_frame_is_named(broken_raw, tmp_path):
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     segm = clip_file(broken_raw, "test", "_segm.mat")
     frames = scipy.io.loadmat(segm)
     scipy.io.savemat(segm, {k: v for k, v in frames.items() if k.startswith("segm_") and k != "segm_1"},
@@ -308,7 +308,7 @@ def test_truncated_video_frames_are_quarantined(broken_raw, tmp_path):
     video = clip_file(broken_raw, "val", ".mp4")
     frames = [f for _, f in read_video_frames(video, range(5))]
     write_video(video, frames, fps=30)
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
     rel = video.relative_to(broken_raw).as_posix()
     expected = [i.frame_index for i in surreal.instances(broken_raw, SMALL_PARAMS)
@@ -326,7 +326,7 @@ def test_wrong_video_size_is_named(broken_raw, tmp_path):
     video = clip_file(broken_raw, "test", ".mp4")
     frames = [cv2.resize(f, (640, 480)) for _, f in read_video_frames(video, range(N_FRAMES))]
     write_video(video, frames, fps=30)
-    out = tmp_path / "surreal.h5"
+    out = tmp_path / "surreal"
     with pytest.raises(RawFileError, match=rf"{video.name}: frames are 640x480, expected 320x240"):
         convert("surreal", broken_raw, out, SMALL_PARAMS, progress=False)
     assert_no_output(out)

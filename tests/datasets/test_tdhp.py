@@ -37,14 +37,14 @@ def tdhp_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tdhp_cache(tdhp_raw, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tdhp_cache") / "tdhp.h5"
+    out = tmp_path_factory.mktemp("tdhp_cache") / "tdhp"
     convert("tdhp", tdhp_raw, out, PARAMS, progress=False)
     return out
 
 
 @pytest.fixture(scope="module")
 def full_cache(tdhp_raw, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tdhp_full_cache") / "tdhp_full.h5"
+    out = tmp_path_factory.mktemp("tdhp_full_cache") / "tdhp_full"
     convert("tdhp_full", tdhp_raw, out, FULL_PARAMS, progress=False)
     return out
 
@@ -305,7 +305,7 @@ def test_masks_are_the_datasets_own_fgmasks(tdhp_raw, tdhp_cache, tmp_path):
         assert not mask[:20].any() and mask.sum() < 0.8 * (fg[..., 2] > 32).sum()  # no ceiling, no markers
         checked += 1
     assert checked > 10
-    out = tmp_path / "grabcut.h5"
+    out = tmp_path / "grabcut"
     convert("tdhp", tdhp_raw, out, PARAMS, segment_params={"backend": "grabcut"}, progress=False)
     with Cache(out) as a, Cache(tdhp_cache) as b:
         assert len(a) == len(b)
@@ -341,7 +341,7 @@ def broken_raw(tdhp_raw, tmp_path):
                                      "S1/Seq1/imageSequence/video_4.avi", "S8/Seq1/FGmasks/video_1.avi"])
 def test_missing_file_is_named(broken_raw, tmp_path, relpath):
     (broken_raw / relpath).unlink()
-    out = tmp_path / "out" / "tdhp.h5"
+    out = tmp_path / "out" / "tdhp"
     with pytest.raises(RawLayoutError, match=rf"tdhp: raw dataset incomplete at .*raw: missing {relpath}"):
         convert("tdhp", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -349,8 +349,8 @@ def test_missing_file_is_named(broken_raw, tmp_path, relpath):
 
 def test_full_variant_needs_its_extra_cameras(broken_raw, tmp_path):
     (broken_raw / "S8/Seq1/imageSequence/video_9.avi").unlink()
-    convert("tdhp", broken_raw, tmp_path / "tdhp.h5", PARAMS, progress=False)  # camera 9 is not a tdhp camera
-    out = tmp_path / "full.h5"
+    convert("tdhp", broken_raw, tmp_path / "tdhp", PARAMS, progress=False)  # camera 9 is not a tdhp camera
+    out = tmp_path / "full"
     with pytest.raises(RawLayoutError, match=r"tdhp_full: .* missing S8/Seq1/imageSequence/video_9\.avi"):
         convert("tdhp_full", broken_raw, out, FULL_PARAMS, progress=False)
     assert_no_output(out)
@@ -361,7 +361,7 @@ def test_wrong_annotation_shape_is_named(broken_raw, tmp_path):
     mat = {k: v for k, v in scipy.io.loadmat(str(path)).items() if not k.startswith("__")}
     mat["annot3"][4, 0] = mat["annot3"][4, 0][:, :81]
     scipy.io.savemat(str(path), mat)
-    out = tmp_path / "tdhp.h5"
+    out = tmp_path / "tdhp"
     with pytest.raises(RawFileError, match=r"S1/Seq1/annot\.mat: 'annot3' of camera 4 has shape \(40, 81\), "
                                            r"expected \(T, 84\)"):
         convert("tdhp", broken_raw, out, PARAMS, progress=False)
@@ -375,7 +375,7 @@ def test_nan_camera_is_named(broken_raw, tmp_path):
     tokens = lines[i].split()
     lines[i] = "  intrinsic   " + " ".join(["nan", *tokens[2:]]) + " "
     path.write_text("\n".join(lines) + "\n")
-    out = tmp_path / "tdhp.h5"
+    out = tmp_path / "tdhp"
     with pytest.raises(RawFileError, match=r"S1/Seq1/camera\.calibration: camera 0: non-finite numbers in 'intrinsic'"):
         convert("tdhp", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -383,7 +383,7 @@ def test_nan_camera_is_named(broken_raw, tmp_path):
 
 def test_foreign_calibration_is_named(broken_raw, tmp_path):
     (broken_raw / "S8/Seq1/camera.calibration").write_text("tc camera calibration v0.3\ncamera 0 cam_0\n")
-    out = tmp_path / "tdhp.h5"
+    out = tmp_path / "tdhp"
     with pytest.raises(RawFileError, match=r"camera\.calibration: does not start with 'Skeletool Camera"):
         convert("tdhp", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -391,10 +391,10 @@ def test_foreign_calibration_is_named(broken_raw, tmp_path):
 
 def test_bad_params_are_named(tmp_path):
     with pytest.raises(ParamsError, match=r"^datasets\.tdhp\.val_subjects: subject 7 is also in train_subjects"):
-        convert("tdhp", tmp_path, tmp_path / "x.h5", {"val_subjects": [7]}, progress=False)
+        convert("tdhp", tmp_path, tmp_path / "x", {"val_subjects": [7]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.tdhp_full\.cameras: must be camera indices 0\.\.13, "
                                           r"got \[14\]"):
-        convert("tdhp_full", tmp_path, tmp_path / "x.h5", {"cameras": [14]}, progress=False)
+        convert("tdhp_full", tmp_path, tmp_path / "x", {"cameras": [14]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.tdhp\.sequences: must be sequence numbers 1\.\.2"):
         tdhp_train.instances(tmp_path, {"sequences": [3]})
     with pytest.raises(ParamsError, match=r"^datasets\.tdhp_full\.val_subjects: 8 is not a list"):
@@ -403,7 +403,7 @@ def test_bad_params_are_named(tmp_path):
         tdhp_train.splits({"min_visible_joints": 18})
     assert tdhp_train.splits({"val_subjects": []}) == ("train",)
     assert tdhp_full.splits({"train_subjects": [1, 2], "val_subjects": [8]}) == ("train", "val")
-    assert_no_output(tmp_path / "x.h5")
+    assert_no_output(tmp_path / "x")
 
 
 def test_short_videos_and_frames_without_joints_are_dropped(tdhp_raw, monkeypatch, tmp_path):

@@ -40,7 +40,7 @@ def ts_raw(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def ts_cache(ts_raw, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tdhp_test_cache") / "tdhp_test.h5"
+    out = tmp_path_factory.mktemp("tdhp_test_cache") / "tdhp_test"
     convert("tdhp_test", ts_raw, out, PARAMS, progress=False)
     return out
 
@@ -236,7 +236,7 @@ def broken_raw(ts_raw, tmp_path):
 
 def test_missing_annotation_is_named(broken_raw, tmp_path):
     (broken_raw / "TS3/annot_data.mat").unlink()
-    out = tmp_path / "out" / "t.h5"
+    out = tmp_path / "out" / "t"
     with pytest.raises(RawLayoutError,
                        match=r"tdhp_test: raw dataset incomplete at .*raw: missing TS3/annot_data\.mat"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
@@ -246,7 +246,7 @@ def test_missing_annotation_is_named(broken_raw, tmp_path):
 def test_missing_image_of_a_valid_frame_is_named(broken_raw, tmp_path):
     (broken_raw / "TS5/imageSequence/img_000006.jpg").unlink()
     (broken_raw / "TS5/imageSequence/img_000004.jpg").unlink()  # frame 3 is invalid: not needed
-    out = tmp_path / "t.h5"
+    out = tmp_path / "t"
     with pytest.raises(RawLayoutError, match=r"missing TS5/imageSequence/img_000006\.jpg$"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -258,7 +258,7 @@ def test_wrong_array_shape_is_named(broken_raw, tmp_path):
         data = f["annot3"][:, :, :16]
         del f["annot3"]
         f["annot3"] = data
-    out = tmp_path / "t.h5"
+    out = tmp_path / "t"
     with pytest.raises(RawFileError, match=r"TS1/annot_data\.mat: 'annot3' has shape \(3, 16, 1, 12\), expected "
                                            r"\(3, 17, 1, T\) \(h5py shows \(T, 1, 17, 3\)\)"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
@@ -272,7 +272,7 @@ def test_v5_copy_reads_alike_and_foreign_file_is_named(ts_raw, broken_raw, tmp_p
     a, b = tdhp_test.read_test_annot(ts_raw / "TS5/annot_data.mat"), tdhp_test.read_test_annot(path)
     assert a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
     path.write_text("TS5 annotations\n")
-    out = tmp_path / "t.h5"
+    out = tmp_path / "t"
     with pytest.raises(RawFileError, match=r"TS5/annot_data\.mat: not a MATLAB file"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
     assert_no_output(out)
@@ -281,7 +281,7 @@ def test_v5_copy_reads_alike_and_foreign_file_is_named(ts_raw, broken_raw, tmp_p
 def test_missing_valid_frame_is_named(broken_raw, tmp_path):
     with h5py.File(broken_raw / "TS3/annot_data.mat", "r+") as f:
         del f["valid_frame"]
-    out = tmp_path / "t.h5"
+    out = tmp_path / "t"
     with pytest.raises(RawFileError, match=r"TS3/annot_data\.mat: no 'valid_frame' variable "
                                            r"\(has \['activity_annotation', "):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)
@@ -290,10 +290,10 @@ def test_missing_valid_frame_is_named(broken_raw, tmp_path):
 
 def test_bad_params_are_named(tmp_path):
     with pytest.raises(ParamsError, match=r"^datasets\.tdhp_test\.test_subjects: must name test sequences TS1\.\.TS6"):
-        convert("tdhp_test", tmp_path, tmp_path / "x.h5", {"test_subjects": [7]}, progress=False)
+        convert("tdhp_test", tmp_path, tmp_path / "x", {"test_subjects": [7]}, progress=False)
     with pytest.raises(ParamsError, match=r"^datasets\.tdhp_test\.frame_step: must be at least 1"):
         tdhp_test.instances(tmp_path, {"frame_step": 0})
-    assert_no_output(tmp_path / "x.h5")
+    assert_no_output(tmp_path / "x")
 
 
 def test_a_sequence_without_a_fit_is_named_or_dropped(broken_raw, tmp_path):
@@ -303,7 +303,7 @@ def test_a_sequence_without_a_fit_is_named_or_dropped(broken_raw, tmp_path):
         annot3[:] = np.nan
         annot3[0, 0, 4] = [100.0, 200.0, 3000.0]  # one joint of frame 0: an instance, but nothing to fit
         f["annot3"][...] = annot3
-    out = tmp_path / "t.h5"
+    out = tmp_path / "t"
     with pytest.raises(RawFileError, match=r"TS3/annot_data\.mat: cannot fit the camera intrinsics to the valid "
                                            r"frames' annotations: too few or degenerate correspondences \(1 usable"):
         convert("tdhp_test", broken_raw, out, PARAMS, progress=False)

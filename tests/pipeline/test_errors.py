@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from conftest import H36M_SMALL_PARAMS, REPO
+from helpers import assert_no_output, folder_bytes
 from posebank.core.camera import Camera
 from posebank.core.skeleton import JointInfo
 from posebank.core.store import CacheWriter, Example
@@ -63,7 +64,7 @@ def test_malformed_yaml(workspace):
 def test_missing_params_file_is_an_error_not_silence(workspace):
     tmp, _ = workspace
     assert_one_error(stage("convert", tmp, "--params", "nope.yaml"), "nope.yaml", "not found")
-    r = run(*POSEBANK, "convert", "h36m", "--raw", tmp, "--out", tmp / "o.h5", "--params", tmp / "nope.yaml")
+    r = run(*POSEBANK, "convert", "h36m", "--raw", tmp, "--out", tmp / "o", "--params", tmp / "nope.yaml")
     assert_one_error(r, "nope.yaml", "not found")
 
 
@@ -145,35 +146,92 @@ def test_the_repository_params_file_is_valid():
 
 # ------------------------------------------------------------------------------------------- outputs
 def test_out_is_checked_before_any_work(h36m_raw, tmp_path):
+    """Every unusable --out is refused before any work (the raw tree and params would fail later: this run has
+    no params, so the default subjects are missing from the small fixture), and nothing is written."""
     (tmp_path / "adir").mkdir()
-    for out, needle in ((tmp_path / "adir", "is a directory"), ("", "output file name"),
-                        (Path("/proc/posebank-test.h5"), "not writable"),
-                        (Path("/proc/posebank-test/out.h5"), "cannot create")):
+    (tmp_path / "adir" / "mine.txt").write_text("keep")
+    (tmp_path / "afile").write_text("keep")
+    for out, needles in ((tmp_path / "adir", ("adir", "exists, is not empty and is not a posebank cache folder")),
+                         (tmp_path / "afile", ("afile", "is a file; a cache is a folder")),
+                         ("", ("output folder name",)),
+                         (Path("/proc/posebank-test"), ("/proc", "not writable")),
+                         (Path("/proc/posebank-test/out"), ("/proc/posebank-test", "cannot create"))):
         r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, cwd=tmp_path)
-        assert_one_error(r, needle)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+        assert_one_error(r, *needles)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "afile"]
+    assert [p.name for p in (tmp_path / "adir").iterdir()] == ["mine.txt"]
+    assert (tmp_path / "adir" / "mine.txt").read_text() == "keep" and (tmp_path / "afile").read_text() == "keep"
+
+
+def test_out_checked_but_failed_run_leaves_no_folder(h36m_raw, tmp_path):
+    """A usable --out whose conversion then fails (raw tree incomplete for the default subjects): nothing is left,
+    neither the cache folder (not even empty) nor a temporary beside it."""
+    out = tmp_path / "out" / "h36m"
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, cwd=tmp_path)
+    assert_one_error(r, "raw dataset incomplete")
+    assert_no_output(out)
 
 
 def test_out_refuses_to_overwrite_a_foreign_file(h36m_raw, tmp_path):
     out = tmp_path / "notes.h5"
     out.write_text("my notes")
     r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, cwd=tmp_path)
-    assert_one_error(r, "notes.h5", "not a posebank cache")
+    assert_one_error(r, "notes.h5", "is a file; a cache is a folder")
     assert out.read_text() == "my notes"
+    # nor a single-file cache (still readable, never overwritten), nor a folder that is not a cache
+    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    single = tmp_path / "single.h5"
+    with CacheWriter(single, "h36m", JointInfo("pelv,head", "pelv-head")):
+        pass
+    before = single.read_bytes()
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", single, "--params", params, "-q")
+    assert_one_error(r, "single.h5", "is a file; a cache is a folder")
+    assert single.read_bytes() == before
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("my notes")
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", folder, "--params", params, "-q")
+    assert_one_error(r, "mine", "exists, is not empty and is not a posebank cache folder")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt", "sub"]
+    assert (folder / "notes.txt").read_text() == "my notes"
+    # a folder with an index.json that is not a cache's
+    (folder / "index.json").write_text('{"format": "something else"}')
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", folder, "--params", params, "-q")
+    assert_one_error(r, "mine", "not a readable posebank cache")
+    assert sorted(p.name for p in folder.iterdir()) == ["index.json", "notes.txt", "sub"]
 
 
 def test_leftovers_of_killed_runs_are_removed(h36m_raw, tmp_path):
-    out = tmp_path / "h36m.h5"
-    stale_file = tmp_path / ".h36m.h5.pid4194401.abc123.tmp"
-    stale_dir = tmp_path / ".h36m.h5.pid4194402.def456.tmpdir"
+    from posebank.core.store import Cache
+
+    out = tmp_path / "h36m"
+    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    # beside the cache folder: a killed run's temporary working folder (interim shards) and a stray temporary
+    stale_file = tmp_path / ".h36m.pid4194401.abc123.tmp"
+    stale_dir = tmp_path / ".h36m.pid4194402.def456.tmpdir"
     stale_file.write_bytes(b"half")
     (stale_dir / "frames").mkdir(parents=True)
-    (stale_dir / "frames" / "shard-00000.h5").write_bytes(b"x" * 1000)
-    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    (stale_dir / "frames" / "all.h5").write_bytes(b"x" * 1000)
     r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, "--params", params, "-q")
     assert r.returncode == 0, r.stderr
-    assert out.is_file() and not stale_file.exists() and not stale_dir.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["h36m.h5", "p.yaml"]
+    assert (out / "index.json").is_file() and not stale_file.exists() and not stale_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h36m", "p.yaml"]
+    with Cache(out) as cache:
+        assert len(cache) > 0
+        assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in cache.files)
+    first = folder_bytes(out)
+    # inside the cache folder: a killed rebuild's half-written shard and index; and beside it again
+    stale_shard = out / ".all.h5.pid4194403.ghi789.tmp"
+    stale_index = out / ".index.json.pid4194404.jkl012.tmp"
+    stale_shard.write_bytes(b"half a shard")
+    stale_index.write_bytes(b"{")
+    stale_dir.mkdir()
+    (stale_dir / "records.h5").write_bytes(b"x" * 1000)
+    r = run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", out, "--params", params, "-q")
+    assert r.returncode == 0, r.stderr
+    assert not stale_shard.exists() and not stale_index.exists() and not stale_dir.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h36m", "p.yaml"]
+    assert folder_bytes(out) == first  # the rebuild over the existing cache folder gives the same bytes
 
 
 # ------------------------------------------------------------------------------------------- raw data
@@ -184,7 +242,7 @@ def test_damaged_video_is_one_line_or_a_quarantine_entry(h36m_raw, tmp_path, dam
     video = sorted((raw / "S1" / "Videos").glob("*.mp4"))[0]
     data = video.read_bytes()
     video.write_bytes({"empty": b"", "garbage": bytes(range(256)) * 64, "truncated": data[:len(data) // 3]}[damage])
-    out = tmp_path / "o.h5"
+    out = tmp_path / "o"
     params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
     r = run(*POSEBANK, "convert", "h36m", "--raw", raw, "--out", out, "--params", params, "-q")
     assert "Traceback" not in r.stderr
@@ -204,7 +262,7 @@ def test_short_video_frames_are_quarantined_and_counted(h36m_raw, tmp_path):
     video = raw / "S1" / "Videos" / f"Directions 1.{h36m.CAMERA_IDS[0]}.mp4"
     frames = [f for _, f in read_video_frames(video, range(30))]
     write_video(video, frames)
-    out = tmp_path / "o.h5"
+    out = tmp_path / "o"
     params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
     r = run(*POSEBANK, "convert", "h36m", "--raw", raw, "--out", out, "--params", params, "-q")
     assert r.returncode == 0, r.stderr
@@ -224,10 +282,11 @@ def test_damaged_raw_jpeg_is_named(tmp_path, damage):
     data = image.read_bytes()
     image.write_bytes({"truncated": data[:len(data) // 2], "garbage": b"\xff\xd8" + bytes(200) + b"\xff\xd9",
                        "empty": b""}[damage])
-    out = tmp_path / "o.h5"
+    out = tmp_path / "o"
     r = run(*POSEBANK, "convert", "mupots", "--raw", raw, "--out", out, "-q", cwd=tmp_path)
     assert_one_error(r, image.name)
-    assert "Premature end" not in r.stderr and not out.exists()
+    assert "Premature end" not in r.stderr
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["raw"]
 
 
 def test_broken_pipe_is_quiet(tmp_path):
@@ -259,7 +318,7 @@ def test_version():
 def test_empty_names_are_refused(h36m_raw, tmp_path):
     assert_one_error(run(*POSEBANK, "fixture", "h36m", "", cwd=tmp_path), "a folder")
     assert_one_error(run(*POSEBANK, "convert", "h36m", "--raw", h36m_raw, "--out", "", cwd=tmp_path),
-                     "''", "output file name")
+                     "''", "output folder name")
     assert_one_error(run(*POSEBANK, "show", "h36m", "--out", "", cwd=tmp_path), "--out")
     assert list(tmp_path.iterdir()) == []
 
@@ -282,6 +341,10 @@ def test_info_of_a_file_that_is_not_a_cache(tmp_path):
     (tmp_path / "bad.h5").write_bytes(b"nope")
     assert_one_error(run(*POSEBANK, "info", tmp_path / "bad.h5"), "bad.h5", "not an HDF5 file")
     assert_one_error(run(*POSEBANK, "info", tmp_path / "missing.h5"), "missing.h5")
+    (tmp_path / "notacache").mkdir()  # a folder without index.json (e.g. a crop stage that did not finish)
+    assert_one_error(run(*POSEBANK, "info", tmp_path / "notacache"), "notacache", "not a posebank cache folder")
+    (tmp_path / "notacache" / "index.json").write_text("{")
+    assert_one_error(run(*POSEBANK, "info", tmp_path / "notacache"), "index.json", "unreadable index")
 
 
 def test_an_all_nan_sequence_is_counted_in_the_log_and_the_quarantine(h36m_raw, tmp_path):
@@ -299,7 +362,7 @@ def test_an_all_nan_sequence_is_counted_in_the_log_and_the_quarantine(h36m_raw, 
                    "Dim_Sizes": [len(poses), h36m.N_RAW_JOINTS * 3]},
                   var_data=np.full((1, len(poses), h36m.N_RAW_JOINTS * 3), np.nan, np.float32))
     cdf.close()
-    out = tmp_path / "o.h5"
+    out = tmp_path / "o"
     params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
     r = run(*POSEBANK, "convert", "h36m", "--raw", raw, "--out", out, "--params", params, "-q")
     assert r.returncode == 0, r.stderr
@@ -312,3 +375,21 @@ def test_an_all_nan_sequence_is_counted_in_the_log_and_the_quarantine(h36m_raw, 
     assert not any(q["path"].startswith("S1/Videos/Directions 1.") for q in info["quarantine"])
     text = run(*POSEBANK, "info", out).stdout
     assert f"quarantined {rel}: every joint is missing" in text
+
+
+def test_the_shards_of_a_killed_first_build_may_be_built_over(tmp_path):
+    """A first build killed during crop leaves shards without an index: the folder is accepted again (its current
+    shards are then kept); a folder holding an .h5 file that is not a cache shard is not."""
+    from posebank.core.errors import OutputError
+    from posebank.core.skeleton import JointInfo
+    from posebank.core.store import CacheWriter
+    from posebank.pipeline.run import check_output
+
+    out = tmp_path / "h36m"
+    with CacheWriter(out / "S1.h5", "h36m", JointInfo("a,b")):
+        pass
+    (out / ".S5.h5.pid4194999.x.tmp").write_bytes(b"partial")
+    assert check_output(out) == out
+    (out / "notes.h5").write_bytes(b"not hdf5")
+    with pytest.raises(OutputError, match="notes.h5 is not a cache shard"):
+        check_output(out)

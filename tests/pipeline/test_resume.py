@@ -1,5 +1,6 @@
 """kill -9 of any image stage at a random shard, then a rerun: every shard and the cache folder are byte-identical
-to an uninterrupted build (GrabCut on, so segmentation's randomness is covered), and the killed run's temporary files are gone."""
+to an uninterrupted build (GrabCut on, so segmentation's randomness is covered), and the killed run's temporary
+files are gone."""
 
 import os
 import random

@@ -1,6 +1,7 @@
 """Validation of caches with the committed Great Expectations suites: the real fixture cache passes, and each
 kind of corruption fails naming the expectation, the column and the example ids."""
 
+import contextlib
 import json
 import logging
 import os
@@ -25,10 +26,26 @@ def gx_root(tmp_path_factory):
     return root
 
 
-def _copy(src, tmp_path, name="h36m.h5"):
+def _copy(src, tmp_path, name="h36m"):
+    """A private copy of a cache folder (index.json and shards) that a test may corrupt."""
     dst = tmp_path / name
-    shutil.copyfile(src, dst)
+    shutil.copytree(src, dst)
     return dst
+
+
+def _shards(cache):
+    """(shard file, its first global row, its row count) of a folder cache, from its index."""
+    index = json.loads((Path(cache) / "index.json").read_text())
+    assert index["shards"], index
+    return [(Path(cache) / s["file"], s["start"], s["stop"] - s["start"]) for s in index["shards"]]
+
+
+@contextlib.contextmanager
+def _shard_of(cache, row):
+    """The shard of a folder cache that holds global row ``row``, open for writing, and the row's number in it."""
+    (path, start, _), = [(p, a, n) for p, a, n in _shards(cache) if a <= row < a + n]
+    with h5py.File(path, "r+") as f:
+        yield f, row - start
 
 
 def _rewrite(src, dst, modify, joint_info=None):
@@ -107,46 +124,79 @@ def test_wrong_joint_count(h36m_cache, gx_root, tmp_path):
 
 def test_nan_camera(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
-    with h5py.File(bad, "r+") as f:
-        f["camera/t"][7] = np.nan
+    with _shard_of(bad, 7) as (f, j):
+        f["camera/t"][j] = np.nan
     failing = _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_in_set", "camera_finite", ids=[7])
     assert any(f["column"] == "t_finite" for f in failing)
 
 
+def _resharded(src, dst, cuts):
+    """A folder cache with the rows of ``src`` cut into shards at the global rows ``cuts``, and its index."""
+    from posebank.core.store import Cache, CacheWriter, write_index
+
+    dst.mkdir()
+    with Cache(src) as c:
+        bounds = [0, *cuts, len(c)]
+        files = []
+        for k, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            files.append(dst / f"part{k}.h5")
+            with CacheWriter(files[-1], c.dataset, c.joint_info, {"shard": f"part{k}"}) as w:
+                for ex in c.examples(a, b):
+                    w.add(ex)
+        write_index(dst, c.dataset, c.joint_info, files, dict(c.index["attrs"]), c.quarantine)
+    return dst
+
+
+def test_failing_ids_are_global_rows_across_shards(h36m_cache, gx_root, tmp_path):
+    """In a cache of several shards the failing example ids are the cache's row numbers, not a shard's."""
+    from posebank.validation.validate import validate
+
+    folder = _resharded(h36m_cache, tmp_path / "three", [25, 50])
+    assert [(a, n) for _, a, n in _shards(folder)] == [(0, 25), (25, 25), (50, 22)]
+    s = validate(folder, "h36m", {**PARAMS, "expected_counts": {"h36m": 72}}, tmp_path / "ok.json", gx_root=gx_root)
+    assert s["success"] and s["examples"] == 72 and s["images_sampled"] == 72
+    with _shard_of(folder, 57) as (f, j):
+        assert j == 7
+        f["camera/t"][j] = np.nan
+    failing = _fails(folder, gx_root, tmp_path, "expect_column_values_to_be_in_set", "camera_finite", ids=[57])
+    hit = next(f for f in failing if f["column"] == "camera_finite")
+    assert hit["failing_example_ids"] == [57]
+
+
 def test_negative_focal_length(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
-    with h5py.File(bad, "r+") as f:
-        k = f["camera/intrinsic_matrix"][11]
+    with _shard_of(bad, 11) as (f, j):
+        k = f["camera/intrinsic_matrix"][j]
         k[0, 0] = -abs(k[0, 0])
-        f["camera/intrinsic_matrix"][11] = k
+        f["camera/intrinsic_matrix"][j] = k
     _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "fx", ids=[11])
 
 
 def test_non_orthonormal_rotation(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
-    with h5py.File(bad, "r+") as f:
-        f["camera/R"][3] = f["camera/R"][3] * 1.05
+    with _shard_of(bad, 3) as (f, j):
+        f["camera/R"][j] = f["camera/R"][j] * 1.05
     _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "rot_orth_err", ids=[3])
 
 
 def test_principal_point_outside_the_box(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
-    with h5py.File(bad, "r+") as f:
-        k = f["camera/intrinsic_matrix"][40]
-        k[0, 2] = f["bbox"][40][0] + f["bbox"][40][2] + 10.0
-        f["camera/intrinsic_matrix"][40] = k
+    with _shard_of(bad, 40) as (f, j):
+        k = f["camera/intrinsic_matrix"][j]
+        k[0, 2] = f["bbox"][j][0] + f["bbox"][j][2] + 10.0
+        f["camera/intrinsic_matrix"][j] = k
     _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "principal_x_in_box", ids=[40])
 
 
 def test_box_outside_the_crop(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
-    with h5py.File(bad, "r+") as f:
-        b = f["bbox"][7]
-        b[0] = f["image_size"][7][0] - 0.05 * b[2]  # 95 % of the box right of the crop
-        f["bbox"][7] = b
-        k = f["camera/intrinsic_matrix"][7]
+    with _shard_of(bad, 7) as (f, j):
+        b = f["bbox"][j]
+        b[0] = f["image_size"][j][0] - 0.05 * b[2]  # 95 % of the box right of the crop
+        f["bbox"][j] = b
+        k = f["camera/intrinsic_matrix"][j]
         k[0, 2] = b[0] + b[2] / 2  # keep the principal point in the box
-        f["camera/intrinsic_matrix"][7] = k
+        f["camera/intrinsic_matrix"][j] = k
     _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_between", "bbox_visible_frac", ids=[7])
 
 
@@ -169,8 +219,8 @@ def test_empty_mask(h36m_cache, gx_root, tmp_path):
 
 def test_undecodable_image(h36m_cache, gx_root, tmp_path):
     bad = _copy(h36m_cache, tmp_path)
-    with h5py.File(bad, "r+") as f:
-        a, b = f["image/offsets"][20:22]
+    with _shard_of(bad, 20) as (f, j):
+        a, b = f["image/offsets"][j:j + 2]
         f["image/data"][a:b] = np.zeros(b - a, np.uint8)
     failing = _fails(bad, gx_root, tmp_path, "expect_column_values_to_be_in_set", "image_decodes", ids=[20])
     assert {f["suite"] for f in failing} == {"posebank_images"}
@@ -219,13 +269,14 @@ def test_root_reprojection_uses_each_rows_distortion_model(h36m_cache, tmp_path)
     from posebank.validation.columns import example_frame, root_joint_index
 
     mixed = _copy(h36m_cache, tmp_path)
-    with h5py.File(mixed, "r+") as f:
-        n = f["camera/distortion_model"].shape[0]
-        f["camera/distortion_coeffs"][:] = np.array([-0.2, 0.24, 0.01, -0.01, -0.002], np.float32)
-        f["camera/distortion_model"][:] = np.arange(n) % 2  # opencv and h36m rows alternate
-        a = 0.3  # turn the cameras so that the root is off the optical axis, where the models differ
-        turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]], np.float32)
-        f["camera/R"][:] = turn @ f["camera/R"][()]
+    a = 0.3  # turn the cameras so that the root is off the optical axis, where the models differ
+    turn = np.array([[np.cos(a), 0, np.sin(a)], [0, 1, 0], [-np.sin(a), 0, np.cos(a)]], np.float32)
+    for path, start, n in _shards(mixed):
+        with h5py.File(path, "r+") as f:
+            assert f["camera/distortion_model"].shape[0] == n
+            f["camera/distortion_coeffs"][:] = np.array([-0.2, 0.24, 0.01, -0.01, -0.002], np.float32)
+            f["camera/distortion_model"][:] = np.arange(start, start + n) % 2  # opencv and h36m rows alternate
+            f["camera/R"][:] = turn @ f["camera/R"][()]
     with Cache(mixed) as c:
         root = root_joint_index(c.joint_info.names)
         df = example_frame(c, 0, len(c), root)

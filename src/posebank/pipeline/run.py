@@ -4,13 +4,14 @@ folder beside the output, which is removed afterwards (and by the next run when 
 from __future__ import annotations
 
 import importlib
+import shutil
 from pathlib import Path
 
 from posebank import datasets
 from posebank.core.atomic import prepare_output, temp_dir
 from posebank.core.errors import CacheFormatError, OutputError, UsageError
 from posebank.core.settings import check_params
-from posebank.core.store import INDEX_NAME, Cache
+from posebank.core.store import INDEX_NAME, Cache, CacheFile
 from posebank.entry import StageContext
 from posebank.pipeline import STAGES, crop, detect, frames, segment
 from posebank.pipeline import convert as convert_stage
@@ -19,23 +20,36 @@ from posebank.pipeline.layout import Layout
 
 def check_output(out) -> Path:
     """``out`` may be written as a cache folder: it does not exist, or is an empty folder or a posebank cache
-    folder (whose current shards are then kept), in a writable folder."""
-    out = Path(out)
+    folder (whose current shards are then kept; one holding only the shards of a killed run, without its index,
+    counts too), in a writable folder. Nothing is created here."""
     if str(out).strip() in ("", "."):
         raise OutputError(repr(str(out)), "an output folder name is needed")
+    out = Path(out)
     if out.is_file():
         raise OutputError(out, "is a file; a cache is a folder (give a folder path; a single-file cache written "
                           "by an older posebank stays readable but is not overwritten)")
-    if out.is_dir() and any(out.iterdir()) and not (out / INDEX_NAME).is_file():
-        raise OutputError(out, f"exists, is not empty and is not a posebank cache folder (no {INDEX_NAME}); "
-                          "refusing to write into it")
     if out.is_dir() and (out / INDEX_NAME).is_file():
         try:
             Cache(out).close()
         except CacheFormatError:
             raise OutputError(out, "exists and is not a readable posebank cache; refusing to overwrite it") from None
-    prepare_output(out / INDEX_NAME)
+    elif out.is_dir():
+        for p in out.iterdir():
+            if p.name.startswith(".") and p.name.endswith((".tmp", ".tmpdir")):
+                continue  # a writer's temporary: removed by the next writer when its process is gone
+            if not (p.is_file() and p.suffix == ".h5" and _is_cache_file(p)):
+                raise OutputError(out, f"exists, is not empty and is not a posebank cache folder ({p.name} is not "
+                                  f"a cache shard, and there is no {INDEX_NAME}); refusing to write into it")
+    prepare_output(out.parent / f"{out.name}.probe")  # the parent exists and is writable
     return out
+
+
+def _is_cache_file(path: Path) -> bool:
+    try:
+        CacheFile(path).close()
+    except CacheFormatError:
+        return False
+    return True
 
 
 def run_all(ctx: StageContext, layout: Layout) -> dict:
@@ -66,9 +80,15 @@ def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params
     module = datasets.get(name)
     ds = module.check_params(checked.dataset_entry(name))
     out = check_output(out)
-    with temp_dir(beside=out) as tmp:
-        ctx = StageContext(name, checked, progress, ds)
-        return run_all(ctx, Layout(name, tmp, out))
+    existed = out.exists()
+    try:
+        with temp_dir(beside=out) as tmp:
+            ctx = StageContext(name, checked, progress, ds)
+            return run_all(ctx, Layout(name, tmp, out))
+    except BaseException:
+        if not existed and out.is_dir() and not (out / INDEX_NAME).exists():
+            shutil.rmtree(out, ignore_errors=True)  # a failed first build leaves no folder behind
+        raise
 
 
 def run_stage(stage: str, dataset: str, params: dict, progress: bool = False):
