@@ -26,7 +26,10 @@ DEMO_DONE = ".posebank-demo-fixtures"
 # what differs from params.yaml: sizes that suit miniature raw trees
 OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60},
                           # one camera of each kind (chest, telephoto, ceiling, low) instead of all 14
-                          "tdhp_full": {"cameras": [0, 2, 3, 9]}}}
+                          "tdhp_full": {"cameras": [0, 2, 3, 9]}},
+             # shards of about 40 examples instead of 1 GB, so that the miniature caches are cut as big ones are
+             "pipeline": {"shard_mb": 4}}
+STORAGE = Path(".dvc-storage")  # the default remote (relative to the workspace)
 GIT = ["git", "-c", "user.name=posebank demo", "-c", "user.email=demo@posebank.invalid"]
 
 
@@ -70,6 +73,40 @@ def sync_workspace() -> None:
         run(*GIT, "commit", "-qm", "demo workspace", quiet=True)
 
 
+def _md5s(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _objects() -> set[str]:
+    return {str(p) for p in STORAGE.rglob("*") if p.is_file()} if STORAGE.is_dir() else set()
+
+
+def changed_shards(params: dict) -> None:
+    """Halve H36M's test_frame_step in the workspace's params.yaml, rebuild and push: which cache files changed and
+    how many objects the push uploaded (the workspace's params.yaml is reset by the next demo run)."""
+    cache = Path(params["pipeline"]["cache"]) / "h36m"
+    before, objects = _md5s(cache), _objects()
+    p = yaml.safe_load(Path("params.yaml").read_text())
+    step_now = p["datasets"]["h36m"]["test_frame_step"]
+    p["datasets"]["h36m"]["test_frame_step"] = max(1, step_now // 2)
+    Path("params.yaml").write_text("# the demo's params with H36M's test_frame_step halved\n"
+                                   + yaml.safe_dump(p, sort_keys=False))
+    run("dvc", "repro", "-q", "validate@h36m")
+    after = _md5s(cache)
+    changed = sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n) and n != "index.json")
+    run("dvc", "push", "-q")
+    uploaded = _objects() - objects
+    n_bytes = sum(Path(o).stat().st_size for o in uploaded)
+    shards = [n for n in after if n != "index.json"]
+    print(f"h36m: test_frame_step {step_now} -> {p['datasets']['h36m']['test_frame_step']}: {len(changed)} of "
+          f"{len(shards)} shard files rewritten or new ({', '.join(changed)}), index.json updated, the other "
+          f"{len(shards) - len([n for n in changed if n in after])} byte-identical; dvc push uploaded {len(uploaded)} "
+          f"objects ({n_bytes / 1e6:.1f} MB of a {sum((cache / n).stat().st_size for n in after) / 1e6:.1f} MB "
+          "cache folder, with the records and the folder's listing)")
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from posebank import datasets
@@ -106,6 +143,10 @@ def main() -> int:
     step("dvc push to the default remote (build/demo/.dvc-storage)")
     run("dvc", "push", "-q")
     run("dvc", "status", "-c")
+
+    step("a change to part of a dataset: H36M's test_frame_step halved (its test subjects' frames only) -> "
+         "only their shards are rebuilt and pushed")
+    changed_shards(params)
 
     step("summary")
     total = 0
