@@ -107,7 +107,7 @@ def cmd_convert(args) -> int:
     if raw is None:
         raise UsageError(f"dataset {args.name}", f"no raw folder: pass --raw or set datasets.{args.name}.raw "
                          f"in {args.params}")
-    check_output(args.out)  # before any work
+    check_output(args.out, args.name)  # before any work
     counts = convert(args.name, raw, args.out, {k: v for k, v in entry.items() if k != "raw"},
                      progress=not args.quiet, params={k: v for k, v in raw_params.items() if k != "datasets"})
     log.info("%s: wrote %s (%s)", args.name, args.out, ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))

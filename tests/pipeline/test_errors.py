@@ -393,3 +393,23 @@ def test_the_shards_of_a_killed_first_build_may_be_built_over(tmp_path):
     (out / "notes.h5").write_bytes(b"not hdf5")
     with pytest.raises(OutputError, match="notes.h5 is not a cache shard"):
         check_output(out)
+
+
+def test_another_datasets_cache_folder_is_not_built_over(tmp_path):
+    from posebank.core.errors import OutputError
+    from posebank.core.skeleton import JointInfo
+    from posebank.core.store import CacheWriter, write_index
+    from posebank.pipeline.run import check_output
+
+    out = tmp_path / "cache"
+    with CacheWriter(out / "S1.h5", "h36m", JointInfo("a,b")):
+        pass
+    with pytest.raises(OutputError, match="S1.h5 is a shard of h36m, not tdhp"):
+        check_output(out, "tdhp")
+    write_index(out, "h36m", JointInfo("a,b"), [out / "S1.h5"], {})
+    with pytest.raises(OutputError, match="holds the cache of h36m, not tdhp"):
+        check_output(out, "tdhp")
+    assert check_output(out, "h36m") == out
+    (out / "my_results.h5").write_bytes(b"not a cache")
+    with pytest.raises(OutputError, match="my_results.h5 is not a cache shard"):
+        check_output(out, "h36m")  # an index beside it does not make the folder ours to prune

@@ -149,7 +149,7 @@ def test_tiny_sam_and_detector_checkpoints_end_to_end(h36m_raw, tmp_path):
     counts = run_all_stages(params)
     layout = layout_of(params)
     with Table(next(layout.shard_folder("detect").glob("*.h5"))) as t:
-        assert len(t.blobs("detections")) == len(t.column("frame_id"))
+        assert len(t.blobs("detections")) == len(t.column("frame_pos"))
         dets = [np.frombuffer(b, np.float32).reshape(-1, 5) for b in t.blobs("detections")]
         assert all(np.isfinite(d).all() and ((d[:, 4] >= 0) & (d[:, 4] <= 1)).all() for d in dets)
     n = 0
@@ -214,3 +214,22 @@ def test_changed_stage_code_rebuilds_its_shards(h36m_raw, tmp_path):
     assert "already done" not in edited.stderr
     assert all(p.stat().st_mtime_ns != t for p, t in detect_before.items())
     assert {p: p.read_bytes() for p in layout.shard_folder("frames").glob("*.h5")} == frames_before
+
+
+def test_kept_shards_stay_right_when_frames_before_them_change(h36m_raw, tmp_path):
+    """More training frames (S1) shift every later frame's records-wide number: S9's shards are kept (their own
+    records did not change) and must still be read as S9's, by the crop stage rerun with other settings too."""
+    params = params_for(h36m_raw, tmp_path)
+    run_all_stages(params)
+    layout = layout_of(params)
+    s9 = {p.name: p.read_bytes() for p in layout.shard_folder("frames").glob("S9*.h5")}
+    assert s9
+    params["datasets"]["h36m"]["train_frame_step"] = 3
+    run_all_stages(params)
+    assert {p.name: p.read_bytes() for p in layout.shard_folder("frames").glob("S9*.h5")} == s9  # kept
+    params["crop"] = {"jpeg_quality": 80}
+    run_stage("crop", "h36m", params)
+    fresh = params_for(h36m_raw, tmp_path / "fresh", crop={"jpeg_quality": 80})
+    fresh["datasets"]["h36m"]["train_frame_step"] = 3
+    run_all_stages(fresh)
+    assert folder_bytes(layout.cache) == folder_bytes(layout_of(fresh).cache)

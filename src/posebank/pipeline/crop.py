@@ -23,7 +23,7 @@ from posebank.imaging.crop import Person, crop_frame_people
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.plan import Shard
 from posebank.pipeline.records import CARRIED_ATTRS, Records
-from posebank.pipeline.shards import begin, read_box_shard, read_frame_shard, read_mask_shard, run_sharded
+from posebank.pipeline.shards import ShardRows, begin, read_box_shard, read_frame_shard, read_mask_shard, run_sharded
 
 log = logging.getLogger(__name__)
 SHARD_ATTRS = ("citation", "licence", "homepage")  # what every shard carries of the dataset (never changes it)
@@ -60,9 +60,10 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
                    "crop_params": dataclasses.asdict(crop)}
 
     def work(shard: Shard, digest: str) -> None:
-        fs = read_frame_shard(layout.shard("frames", shard.name))
-        boxes = read_box_shard(layout.shard("detect", shard.name))
-        masks = read_mask_shard(layout.shard("segment", shard.name))
+        ids = ShardRows(shard, by_frame)
+        fs = read_frame_shard(layout.shard("frames", shard.name), ids)
+        boxes = read_box_shard(layout.shard("detect", shard.name), ids)
+        masks = read_mask_shard(layout.shard("segment", shard.name), ids)
         plans = [(fid, *frame_people(fs, boxes, masks, fid)) for fid in fs.frame_ids]
         # OpenCV releases the GIL while it decodes, warps and encodes: frames are cropped in threads, in order
         jobs = [(fs, people, fid) for fid, people, _ in plans if people]
@@ -93,7 +94,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
                         sequence=inst.sequence, activity=inst.activity, camera_name=inst.camera_name,
                         frame_index=frame_index, source_path=where, mask=c.mask, visibility=visibility))
 
-    run_sharded("crop", layout, chain, work, ctx.progress)
+    run_sharded("crop", layout, chain, work, ctx.progress, before_changes=lambda: layout.index.unlink(missing_ok=True))
     return write_cache_index(layout, records, chain.names, {"crop_params": dataclasses.asdict(crop)})
 
 

@@ -11,7 +11,7 @@ from posebank.entry import StageContext, stage_main
 from posebank.imaging.crop import box_from_points
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.plan import Shard
-from posebank.pipeline.shards import BOX_SOURCES, begin, read_frame_shard, run_sharded
+from posebank.pipeline.shards import BOX_SOURCES, ShardRows, begin, read_frame_shard, run_sharded
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
@@ -24,7 +24,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
 
     def work(shard: Shard, digest: str) -> None:
         nonlocal detector
-        fs = read_frame_shard(layout.shard("frames", shard.name))
+        ids = ShardRows(shard, by_frame)
+        fs = read_frame_shard(layout.shard("frames", shard.name), ids)
         decoded = {f: decode_jpeg(b) for f, b in fs.images.items() if b} if dp.backend != "projected" else {}
         if decoded and detector is None:
             detector = make_detector(dp)
@@ -50,9 +51,9 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                     (d[np.argmax(d[:, 4])] if label == "hull" else None)
                 scores.append(np.nan if used is None else float(used[4]))
         write_table(layout.shard("detect", shard.name), {
-            "inst_row": np.array(rows, np.int64), "box": np.array(boxes, np.float64).reshape(-1, 4),
+            "inst_pos": ids.row_positions(rows), "box": np.array(boxes, np.float64).reshape(-1, 4),
             "box_source": np.array(sources, np.uint8), "score": np.array(scores, np.float32),
-            "frame_id": np.array(fs.frame_ids, np.int64)}, {"detections": det_blobs}, {"digest": digest})
+            "frame_pos": ids.frame_positions(fs.frame_ids)}, {"detections": det_blobs}, {"digest": digest})
 
     run_sharded("detect", layout, chain, work, ctx.progress)
 

@@ -17,7 +17,7 @@ from posebank.datasets.frames import file_frame_source, read_mask
 from posebank.entry import StageContext, stage_main
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.plan import Shard
-from posebank.pipeline.shards import begin, run_sharded
+from posebank.pipeline.shards import ShardRows, begin, run_sharded
 
 
 def _dataset_mask(inst: RawInstance, frame: Frame, raw: Path) -> np.ndarray | None:
@@ -40,6 +40,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
 
     def work(shard: Shard, digest: str) -> None:
         frame_ids = list(shard.frame_ids)
+        ids = ShardRows(shard, by_frame)
         images, problems, sizes = {}, {}, {}
         rows, masks, vis = [], [], []
         wanted = defaultdict(list)
@@ -63,7 +64,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                     v = frame.visibility.get(inst.person_index)
                     vis.append(np.full(n_joints, 255, np.uint8) if v is None else v)
         write_table(layout.shard("frames", shard.name), {
-            "frame_id": np.array(frame_ids, np.int64), "inst_row": np.array(rows, np.int64),
+            "frame_pos": ids.frame_positions(frame_ids), "inst_pos": ids.row_positions(rows),
             "size": np.array([sizes.get(f, (0, 0)) for f in frame_ids], np.int32).reshape(-1, 2),
             "inst_visibility": np.array(vis, np.uint8).reshape(-1, n_joints)},
             {"image": [images.get(f, b"") for f in frame_ids],

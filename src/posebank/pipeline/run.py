@@ -18,10 +18,10 @@ from posebank.pipeline import convert as convert_stage
 from posebank.pipeline.layout import Layout
 
 
-def check_output(out) -> Path:
-    """``out`` may be written as a cache folder: it does not exist, or is an empty folder or a posebank cache
-    folder (whose current shards are then kept; one holding only the shards of a killed run, without its index,
-    counts too), in a writable folder. Nothing is created here."""
+def check_output(out, dataset: str | None = None) -> Path:
+    """``out`` may be written as ``dataset``'s cache folder: it does not exist, or is an empty folder, or holds only
+    that dataset's cache shards (with or without their index: a killed build's shards count too; the current ones
+    are then kept) and writers' temporaries, in a writable folder. Nothing is created here."""
     if str(out).strip() in ("", "."):
         raise OutputError(repr(str(out)), "an output folder name is needed")
     out = Path(out)
@@ -30,26 +30,34 @@ def check_output(out) -> Path:
                           "by an older posebank stays readable but is not overwritten)")
     if out.is_dir() and (out / INDEX_NAME).is_file():
         try:
-            Cache(out).close()
+            with Cache(out) as cache:
+                found = cache.dataset
         except CacheFormatError:
             raise OutputError(out, "exists and is not a readable posebank cache; refusing to overwrite it") from None
-    elif out.is_dir():
+        if dataset is not None and found != dataset:
+            raise OutputError(out, f"holds the cache of {found}, not {dataset}; refusing to overwrite it")
+    if out.is_dir():
         for p in out.iterdir():
-            if p.name.startswith(".") and p.name.endswith((".tmp", ".tmpdir")):
-                continue  # a writer's temporary: removed by the next writer when its process is gone
-            if not (p.is_file() and p.suffix == ".h5" and _is_cache_file(p)):
+            if p.name == INDEX_NAME or (p.name.startswith(".") and p.name.endswith((".tmp", ".tmpdir"))):
+                continue  # the index (checked above), a writer's temporary (removed once its process is gone)
+            of = _cache_file_dataset(p) if p.is_file() and p.suffix == ".h5" else None
+            if of is None:
                 raise OutputError(out, f"exists, is not empty and is not a posebank cache folder ({p.name} is not "
-                                  f"a cache shard, and there is no {INDEX_NAME}); refusing to write into it")
+                                  "a cache shard); refusing to write into it")
+            if dataset is not None and of != dataset:
+                raise OutputError(out, f"{p.name} is a shard of {of}, not {dataset}; refusing to write into it")
     prepare_output(out.parent / f"{out.name}.probe")  # the parent exists and is writable
     return out
 
 
-def _is_cache_file(path: Path) -> bool:
+def _cache_file_dataset(path: Path) -> str | None:
+    """The dataset of a cache file, None when the file is not one."""
     try:
-        CacheFile(path).close()
+        f = CacheFile(path)
     except CacheFormatError:
-        return False
-    return True
+        return None
+    f.close()
+    return f.dataset
 
 
 def run_all(ctx: StageContext, layout: Layout) -> dict:
@@ -79,7 +87,7 @@ def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params
     checked = check_params(p, source="params", known_datasets=datasets.names())
     module = datasets.get(name)
     ds = module.check_params(checked.dataset_entry(name))
-    out = check_output(out)
+    out = check_output(out, name)
     existed = out.exists()
     try:
         with temp_dir(beside=out) as tmp:

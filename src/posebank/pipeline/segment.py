@@ -12,7 +12,7 @@ from posebank.core.tables import write_table
 from posebank.entry import StageContext, stage_main
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.plan import Shard
-from posebank.pipeline.shards import MASK_METHODS, begin, read_box_shard, read_frame_shard, run_sharded
+from posebank.pipeline.shards import MASK_METHODS, ShardRows, begin, read_box_shard, read_frame_shard, run_sharded
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
@@ -25,8 +25,9 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
 
     def work(shard: Shard, digest: str) -> None:
         nonlocal segmenter
-        fs = read_frame_shard(layout.shard("frames", shard.name))
-        boxes = read_box_shard(layout.shard("detect", shard.name))
+        ids = ShardRows(shard, by_frame)
+        fs = read_frame_shard(layout.shard("frames", shard.name), ids)
+        boxes = read_box_shard(layout.shard("detect", shard.name), ids)
         rows, masks, methods = [], [], []
         for fid in fs.frame_ids:
             insts = [i for i in by_frame[fid] if i in boxes]
@@ -50,7 +51,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                 else:
                     masks.append(b"")
                     methods.append(MASK_METHODS.index("none"))
-        write_table(layout.shard("segment", shard.name), {"inst_row": np.array(rows, np.int64),
+        write_table(layout.shard("segment", shard.name), {"inst_pos": ids.row_positions(rows),
                                                  "method": np.array(methods, np.uint8)},
                     {"mask": masks}, {"digest": digest})
 

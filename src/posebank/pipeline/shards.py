@@ -157,16 +157,21 @@ def prune(folder: Path, names: list[str]) -> list[Path]:
 
 
 def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[Shard, str], None],
-                progress: bool) -> None:
-    """Run ``work(shard, digest)`` for every shard of ``stage`` that is not complete with its current digest."""
+                progress: bool, before_changes: Callable[[], None] | None = None) -> None:
+    """Run ``work(shard, digest)`` for every shard of ``stage`` that is not complete with its current digest;
+    ``before_changes`` is called once before the first shard file is removed or rewritten (the crop stage removes
+    the cache's index there, so a half-rebuilt folder is never taken for a cache)."""
     check_upstream(stage, layout, chain)
     folder = layout.shard_folder(stage)
     remove_stale_temps(folder)
+    todo = [k for k, s in enumerate(chain.shards) if not is_complete(layout.shard(stage, s.name),
+                                                                      chain.digest(stage, k))]
+    keep = set(chain.names)
+    if before_changes is not None and (todo or any(p.stem not in keep for p in folder.glob("*.h5"))):
+        before_changes()
     removed = prune(folder, chain.names)
     if removed:
         log.info("%s %s: removed %d shard files not in the plan", stage, layout.dataset, len(removed))
-    todo = [k for k, s in enumerate(chain.shards) if not is_complete(layout.shard(stage, s.name),
-                                                                      chain.digest(stage, k))]
     if not todo:
         log.info("%s %s: all %d shards already done", stage, layout.dataset, chain.n_shards)
     elif len(todo) < chain.n_shards:
@@ -186,6 +191,31 @@ def begin(ctx, stage: str, layout: Layout | None):
 
 
 # ------------------------------------------------------------------------------------------- shard formats
+# The interim shards refer to frames and instances by their position in the shard (the shard's frames in order,
+# each frame's instances in records order), never by records-wide numbers: a shard kept because its own records
+# did not change stays right when frames elsewhere in the dataset were added or removed (the numbers shift).
+class ShardRows:
+    """A shard's frames and instances: records-wide ids <-> positions in the shard."""
+
+    def __init__(self, shard: Shard, by_frame: dict[int, list[int]]):
+        self.frames = list(shard.frame_ids)
+        self.rows = [i for f in self.frames for i in by_frame.get(f, [])]
+        self._frame_pos = {f: k for k, f in enumerate(self.frames)}
+        self._row_pos = {i: j for j, i in enumerate(self.rows)}
+
+    def frame_positions(self, fids) -> np.ndarray:
+        return np.array([self._frame_pos[int(f)] for f in fids], np.int64)
+
+    def row_positions(self, rows) -> np.ndarray:
+        return np.array([self._row_pos[int(i)] for i in rows], np.int64)
+
+    def frame_id(self, pos) -> int:
+        return self.frames[int(pos)]
+
+    def row(self, pos) -> int:
+        return self.rows[int(pos)]
+
+
 @dataclasses.dataclass
 class FrameShard:
     frame_ids: list[int]
@@ -196,24 +226,24 @@ class FrameShard:
     visibility: dict[int, np.ndarray]  # by instance row (255 = unknown)
 
 
-def read_frame_shard(path) -> FrameShard:
+def read_frame_shard(path, ids: ShardRows) -> FrameShard:
     with Table(path) as t:
-        fids = [int(f) for f in t.column("frame_id")]
+        fids = [ids.frame_id(k) for k in t.column("frame_pos")]
         images = dict(zip(fids, t.blobs("image")))
         sizes = {f: (int(h), int(w)) for f, (h, w) in zip(fids, t.column("size"))}
         problems = {f: p.decode() for f, p in zip(fids, t.blobs("problem")) if p}
-        rows = [int(r) for r in t.column("inst_row")]
+        rows = [ids.row(j) for j in t.column("inst_pos")]
         masks = dict(zip(rows, t.blobs("inst_mask")))
         vis = dict(zip(rows, t.column("inst_visibility")))
     return FrameShard(fids, images, problems, sizes, masks, vis)
 
 
-def read_box_shard(path) -> dict[int, tuple[np.ndarray, str]]:
+def read_box_shard(path, ids: ShardRows) -> dict[int, tuple[np.ndarray, str]]:
     with Table(path) as t:
-        return {int(r): (b, BOX_SOURCES[s]) for r, b, s in zip(t.column("inst_row"), t.column("box"),
-                                                               t.column("box_source"))}
+        return {ids.row(j): (b, BOX_SOURCES[s]) for j, b, s in zip(t.column("inst_pos"), t.column("box"),
+                                                                   t.column("box_source"))}
 
 
-def read_mask_shard(path) -> dict[int, bytes]:
+def read_mask_shard(path, ids: ShardRows) -> dict[int, bytes]:
     with Table(path) as t:
-        return dict(zip((int(r) for r in t.column("inst_row")), t.blobs("mask")))
+        return dict(zip((ids.row(j) for j in t.column("inst_pos")), t.blobs("mask")))
