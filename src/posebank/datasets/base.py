@@ -15,7 +15,9 @@ against :class:`DatasetModule` by the conformance tests. It provides
 * ``splits(params)``: the splits the params ask for (each must end up with examples);
 * ``make_fixture(root, seed)``: a miniature raw tree in the dataset's real layout; returns the root;
 * optionally ``frame_source(root, params)``: a :data:`FrameSource` for images that are not plain files of the
-  raw tree (rendered composites, flipped frames), with per-person masks and visibilities;
+  raw tree (rendered composites, flipped frames), with per-person masks and visibilities, and then optionally
+  ``FRAME_SOURCE_PARAMS``: the names of the params it reads (default: all; a shard's frames are rebuilt when one
+  of them changes);
 * optionally ``SHARD_KEY``: the instance attributes, outermost first, at which the dataset is cut into shards
   (default ``("subject", "sequence", "camera_name")``; ``()`` cuts the frame order into equal parts), see
   :mod:`posebank.pipeline.plan`.
@@ -110,7 +112,7 @@ class DatasetModule(Protocol):
     def make_fixture(self, root, seed: int = 0) -> Path: ...
 
 
-OPTIONAL = ("frame_source", "SHARD_KEY")
+OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "SHARD_KEY")
 
 
 def check_finite_camera(camera: Camera, where) -> None:

@@ -10,7 +10,6 @@ counted in the log.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,15 @@ from posebank.imaging.crop import Person, crop_frame_people
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.plan import Shard
 from posebank.pipeline.records import CARRIED_ATTRS, Records
-from posebank.pipeline.shards import ShardRows, begin, read_box_shard, read_frame_shard, read_mask_shard, run_sharded
+from posebank.pipeline.shards import (
+    ShardRows,
+    begin,
+    output_settings,
+    read_box_shard,
+    read_frame_shard,
+    read_mask_shard,
+    run_sharded,
+)
 
 log = logging.getLogger(__name__)
 SHARD_ATTRS = ("citation", "licence", "homepage")  # what every shard carries of the dataset (never changes it)
@@ -57,7 +64,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
         return crop_frame_people(fs.images[fid], (width, height), [p for _, p in people], crop)
 
     shard_attrs = {**{k: records.attrs[k] for k in SHARD_ATTRS if records.attrs.get(k) is not None},
-                   "crop_params": dataclasses.asdict(crop)}
+                   "crop_params": output_settings("crop", crop)}
 
     def work(shard: Shard, digest: str) -> None:
         ids = ShardRows(shard, by_frame)
@@ -95,7 +102,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
                         frame_index=frame_index, source_path=where, mask=c.mask, visibility=visibility))
 
     run_sharded("crop", layout, chain, work, ctx.progress, before_changes=lambda: layout.index.unlink(missing_ok=True))
-    return write_cache_index(layout, records, chain.names, {"crop_params": dataclasses.asdict(crop)})
+    return write_cache_index(layout, records, chain.names, {"crop_params": output_settings("crop", crop)})
 
 
 def write_cache_index(layout: Layout, records: Records, names: list[str], attrs: dict) -> dict:

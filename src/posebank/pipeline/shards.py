@@ -77,8 +77,13 @@ class DigestChain:
         self.params = params
         module = datasets.get(records.dataset) if records.dataset in datasets.names() else None
         self.shards = shard_plan(records, params.pipeline, getattr(module, "SHARD_KEY", DEFAULT_SHARD_KEY))
-        # frames rendered by the dataset's own frame source may depend on any of its parameters
-        self.source_params = records.attrs.get("params") if getattr(module, "frame_source", None) else None
+        # frames rendered by the dataset's own frame source depend on the parameters it says it reads
+        # (FRAME_SOURCE_PARAMS; all of them when it does not say)
+        self.source_params = None
+        if getattr(module, "frame_source", None):
+            given = records.attrs.get("params") or {}
+            keys = getattr(module, "FRAME_SOURCE_PARAMS", None)
+            self.source_params = given if keys is None else {k: given.get(k) for k in keys}
         self._cache: dict[tuple[str, int], str] = {}
         self._by_frame = None
 
@@ -94,7 +99,7 @@ class DigestChain:
         s = getattr(self.params, stage)
         if stage == "detect":  # what applies to this dataset: another dataset's override does not matter here
             s = s.for_dataset(self.dataset)
-        return dataclasses.asdict(s)
+        return output_settings(stage, s)
 
     def _raw_files(self, k: int) -> list:
         if self._by_frame is None:
@@ -129,6 +134,15 @@ class DigestChain:
                 value = _h([self.digest(u, k) for u in UPSTREAM[stage]], own)
             self._cache[key] = value
         return self._cache[key]
+
+
+# settings that cannot change a stage's output (the crop stage's output order is fixed whatever its thread count)
+NOT_IN_OUTPUT = {"crop": ("workers",)}
+
+
+def output_settings(stage: str, section) -> dict:
+    """A stage's settings that its output depends on (its shards' digests and recorded parameters)."""
+    return {k: v for k, v in dataclasses.asdict(section).items() if k not in NOT_IN_OUTPUT.get(stage, ())}
 
 
 def check_upstream(stage: str, layout: Layout, chain: DigestChain) -> None:

@@ -312,6 +312,9 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
     return out
 
 
+FRAME_SOURCE_PARAMS: tuple[str, ...] = ()  # the frame source reads no parameter (frames are the raw files')
+
+
 def frame_source(raw_root, params: dict | None = None):
     """Frames of the clips' videos flipped horizontally, with the flipped person mask of ``_segm.mat``."""
     from posebank.imaging.video import read_video_frames

@@ -75,6 +75,9 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                                  dropped=dropped)
 
 
+FRAME_SOURCE_PARAMS: tuple[str, ...] = ()  # the frame source reads no parameter (frames are the raw files')
+
+
 def frame_source(raw_root, params: dict | None = None):
     """The videos' frames with each person's mask from the release's FGmasks videos (posepile's rule, see
     :func:`posebank.datasets.tdhp.common.training_frame_source`); the segment stage keeps these masks."""
