@@ -69,6 +69,10 @@ def test_every_read_of_a_folder_equals_the_single_file(both):
         assert many.attrs["citation"] == "nobody" and many.attrs["n_examples"] == 30
         with pytest.raises(IndexError):
             many[30]
+        mask = np.zeros(30, bool)
+        mask[[2, 5, 20]] = True
+        np.testing.assert_array_equal(many.column("bbox", mask), one.column("bbox", [2, 5, 20]))
+        assert many.column("world_coords", []).shape == (0, 4, 3) and many.column("split", []).dtype == np.uint8
 
 
 def test_one_row_opens_one_shard(both):

@@ -557,7 +557,12 @@ class Cache:
         if np.ndim(sel) == 0:
             k, j = self._locate(int(sel))
             return self._local_column(k, name, j)
-        ids = np.asarray(sel, np.int64).reshape(-1)
+        sel = np.asarray(sel)
+        if sel.dtype == bool:  # a row mask
+            if sel.shape != (len(self),):
+                raise IndexError(f"a row mask needs {len(self)} entries, got shape {sel.shape}")
+            sel = np.flatnonzero(sel)
+        ids = sel.astype(np.int64).reshape(-1)
         if ids.size == 0:
             return self._empty(name)
         ids = np.where(ids < 0, ids + len(self), ids)
@@ -578,10 +583,13 @@ class Cache:
         return out
 
     def _empty(self, name: str) -> np.ndarray:
-        part = self._part(0) if self._shards else None
-        if part is None:
-            return np.zeros(0)
-        return part.column(name, slice(0, 0))
+        if name in CATEGORICAL_COLUMNS:
+            return np.zeros(0, np.int32)
+        columns = _numeric_columns(self.joint_info.n_joints)
+        if name not in columns:
+            raise KeyError(f"no column {name!r}")
+        dtype, trailing, _ = columns[name]
+        return np.zeros((0, *trailing), dtype)
 
     def blob(self, name: str, i: int) -> bytes:
         k, j = self._locate(i)
