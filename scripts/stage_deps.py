@@ -7,7 +7,8 @@
 Every import counts, also those inside functions (they run when the stage does); the closure is computed by
 posebank.pipeline.code, which the shard digests use too. Every stage loads its dataset's module through the
 registry (to check the dataset's params entry), so it also depends on the dataset's family folder,
-``src/posebank/datasets/${item.family}`` in dvc.yaml, and what that folder imports.
+``src/posebank/datasets/${item.family}`` in dvc.yaml, and what that folder imports. The merge stages (foreach
+merge) have no dataset module of their own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from posebank.pipeline import code
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = pipeline.STAGES
+MERGE_STAGES = pipeline.MERGE_STAGES  # foreach merge: no dataset module of their own (no family folder)
 FAMILY_DEP = "src/posebank/datasets/${item.family}"
 
 
@@ -49,6 +51,8 @@ def required(stage: str) -> list[str]:
     stage imports and what any family folder imports outside itself (every stage imports its dataset's module,
     to check the dataset's params entry)."""
     need = stage_code(stage)
+    if stage in MERGE_STAGES:
+        return sorted(need)
     for family in families():
         need |= {f for f in family_code(family) if not covered(f, [f"src/posebank/datasets/{family}"])}
     return sorted(need)
@@ -67,7 +71,8 @@ def write() -> None:
             out.append(line)
             indent = line[:len(line) - len(line.lstrip())]
             out.extend(f"{indent}- {f}" for f in required(stage))
-            out.append(f"{indent}- {FAMILY_DEP}")
+            if stage not in MERGE_STAGES:
+                out.append(f"{indent}- {FAMILY_DEP}")
             continue
         if item.startswith("- src/posebank/"):
             continue
@@ -84,7 +89,7 @@ def problems() -> list[str]:
     dvc = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     out = []
-    for stage in STAGES:
+    for stage in (*STAGES, *MERGE_STAGES):
         spec = dvc.get(stage)
         if spec is None:
             out.append(f"{stage}: no stage in dvc.yaml")
@@ -97,7 +102,7 @@ def problems() -> list[str]:
             out.append(f"{stage}: first dep should be stages/{stage}.py")
         if "src/posebank" in [d.rstrip("/") for d in deps] or "src" in deps:
             out.append(f"{stage}: depends on the whole src/posebank folder")
-        if FAMILY_DEP not in deps:
+        if FAMILY_DEP not in deps and stage not in MERGE_STAGES:
             out.append(f"{stage}: misses {FAMILY_DEP}")
         for name, entry in (params.get("datasets") or {}).items():
             if not (entry or {}).get("family"):
@@ -117,7 +122,7 @@ def main(argv) -> int:
         for p in found:
             print(p)
         return 1 if found else 0
-    for stage in STAGES:
+    for stage in (*STAGES, *MERGE_STAGES):
         print(f"{stage}:")
         for f in required(stage):
             print(f"  - {f}")

@@ -122,10 +122,48 @@ def cmd_stage(args) -> int:
     return module.main(argv)
 
 
-def cmd_info(args) -> int:
-    from posebank.core.store import Cache
+def format_merge_summary(s: dict) -> str:
+    splits = ", ".join(f"{k} {v}" for k, v in s["examples_per_split"].items())
+    lines = [
+        f"merge        {s['dataset']}{'  (PARTIAL: sources missing)' if s['partial'] else ''}",
+        f"file         {s['file']} ({_human_size(s['size_bytes'])}; images stay in the source caches)",
+        f"examples     {s['examples']} ({splits})",
+        f"joints       {s['joints']} in the union skeleton, {s['edges']} edges",
+        f"skeletons    {', '.join(f'{k} ({v})' for k, v in s['skeletons'].items()) or 'none'}",
+        f"filter       {s['filter']}: {s['dropped']} training examples dropped",
+        f"sources      {len(s['sources'])} present, {len(s['missing'])} missing",
+    ]
+    for src in s["sources"]:
+        per = ", ".join(f"{k} {v}" for k, v in src["examples_per_split"].items() if v) or "none"
+        dropped = "; ".join(f"{n} {reason}" for reason, n in src["dropped"].items())
+        lines.append(f"  {src['dataset']:<15} {src['joints']:>3} joints  {per}"
+                     + (f"  (dropped: {dropped})" if dropped else "") + f"  <- {src['cache']}")
+    for m in s["missing"]:
+        lines.append(f"  {m['dataset']:<15} MISSING: {m['reason']}")
+    lines.append(f"built by     posebank {s['posebank_version']}, params digest {s['params_digest']}")
+    return "\n".join(lines)
 
-    with Cache(args.file) as cache:
+
+def cmd_merge(args) -> int:
+    from posebank.pipeline.merge import run_merge
+
+    params = _params(args)
+    params.merge(args.name)  # a known merge, else the error naming them
+    r = run_merge(args.name, params, cache_dir=args.cache_dir, out=args.out,
+                  allow_missing=True if args.allow_missing else None)
+    log.debug("merge %s: %s", args.name, r)
+    return 0
+
+
+def cmd_info(args) -> int:
+    from posebank.merging.store import Merge, open_any
+
+    with open_any(args.file) as cache:
+        if isinstance(cache, Merge):
+            s = cache.summary()
+            print(json.dumps({**s, "quarantine": cache.quarantine}, indent=2) if args.json
+                  else format_merge_summary(s))
+            return 0
         s = cache.summary()
         if args.json:
             print(json.dumps({**s, "quarantine": cache.quarantine}, indent=2))
@@ -143,6 +181,8 @@ def cmd_validate(args) -> int:
 
     params = _params(args)
     cache = _cache_path(args, params)
+    if not args.cache and args.name in params.merges:  # a merge: its merged file
+        cache = Path(params.pipeline.merged) / f"{args.name}.h5"
     reports = Path(params.pipeline.reports)
     report = Path(args.report) if args.report else reports / "validation" / f"{args.name}.json"
     if not cache.exists():
@@ -226,8 +266,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stage)
 
-    s = sub.add_parser("info", help="summarise a cache (folder or file)")
-    s.add_argument("file", help="cache folder (pipeline.cache/NAME) or single cache file")
+    s = sub.add_parser("merge", help="build a merge of params.yaml's merges: (small5, medium3, huge8)")
+    s.add_argument("name")
+    s.add_argument("--params", help="params file (default: ./params.yaml when present)")
+    s.add_argument("--cache-dir", help="folder holding the source caches (default: pipeline.cache)")
+    s.add_argument("--out", help="merged file to write (default: pipeline.merged/NAME.h5)")
+    s.add_argument("--allow-missing", action="store_true",
+                   help="build from the sources that are built; the merge records the missing ones")
+    s.set_defaults(func=cmd_merge)
+
+    s = sub.add_parser("info", help="summarise a cache (folder or file) or a merged file")
+    s.add_argument("file", help="cache folder (pipeline.cache/NAME), single cache file or merged file")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 

@@ -91,3 +91,36 @@ def test_detect_overrides_per_dataset():
         DetectParams.from_dict({"per_dataset": {"tdhp": {"expansion": -1}}})
     with pytest.raises(ParamsError, match=r"^detect\.per_dataset\.tdhp\.rules: unknown setting"):
         DetectParams.from_dict({"per_dataset": {"tdhp": {"rules": "hull"}}})
+
+
+def test_merge_entries_are_checked_by_key():
+    import pytest
+
+    from posebank.core.errors import ParamsError
+    from posebank.core.settings import check_params
+
+    good = {"sources": [{"dataset": "surreal", "splits": {"train": "train"}},
+                        {"dataset": "mupots", "suffix": "3dhp", "splits": {"val": "val"}, "joints_as": "muco_3dhp"}],
+            "sampler": {"kind": "round_robin", "counts": {"surreal": 2}}}
+    p = check_params({"merges": {"m": good}})
+    m = p.merge("m")
+    assert m.datasets == ["surreal", "mupots"] and m.sources[1].joints_as == "muco_3dhp" and m.filter == "none"
+    assert m.plausibility.exempt == ["surreal"] and m.plausibility.min_joints_in_box == 4
+    cases = [
+        ({"sources": []}, "merges.m.sources"),
+        ({"sources": [{"dataset": "surreal", "splits": {"training": "train"}}]}, "merges.m.sources[0].splits.training"),
+        ({"sources": [{"dataset": "surreal", "splits": {"train": "dev"}}]}, "merges.m.sources[0].splits.train"),
+        ({"sources": [{"dataset": "surreal", "splits": {"train": "train"}, "suffix": "H 36"}]},
+         "merges.m.sources[0].suffix"),
+        ({**good, "sources": good["sources"] + [good["sources"][0]]}, "merges.m.sources[2].dataset"),
+        ({**good, "sampler": {"kind": "round_robin", "counts": {"h36m": 3}}}, "merges.m.sampler.counts.h36m"),
+        ({**good, "filter": "strict"}, "merges.m.filter"),
+        ({**good, "plausibility": {"rel_big": 0.5}}, "merges.m.plausibility.rel_big"),
+        ({**good, "colour": 1}, "merges.m.colour"),
+    ]
+    for entry, where in cases:
+        with pytest.raises(ParamsError) as e:
+            check_params({"merges": {"m": entry}})
+        assert e.value.where.endswith(where), (where, e.value.where, e.value.problem)
+    with pytest.raises(ParamsError, match="no merge named 'x'"):
+        p.merge("x")

@@ -55,6 +55,8 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     params["datasets"] = {"h36m": {**params["datasets"]["h36m"], "train_subjects": [1], "test_subjects": [9]},
                           "surreal": params["datasets"]["surreal"]}
     params["segment"]["backend"] = "none"
+    # huge8 only (small5 would refuse: its other sources are not in this workspace): partial, from SURREAL
+    params["merges"] = {"huge8": params["merges"]["huge8"]}
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "small params", cwd=repo)
     shutil.copytree(h36m_raw, repo / "data/raw/h36m")
@@ -82,13 +84,21 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     sh("git", "checkout", "params.yaml", cwd=repo)
 
     # the whole pipeline of both datasets, validation included: then nothing is stale
-    sh("dvc", "repro", cwd=repo)
+    out = sh("dvc", "repro", cwd=repo)
+    assert "merge huge8 is PARTIAL: 29 of 30 sources missing" in out
     assert stale_stages(repo) == set()
+    from posebank.merging.store import Merge
+
+    with Merge(repo / "data/merged/huge8.h5") as m:
+        assert [s["dataset"] for s in m.sources] == ["surreal"] and m.summary()["partial"]
+        assert len(m) == Cache(repo / "data/cache/surreal").split_counts()["train"] + Cache(
+            repo / "data/cache/surreal").split_counts()["val"] - m.summary()["dropped"]
+    assert json.loads((repo / "reports/validation/huge8.json").read_text())["success"]
     # the contact-sheet drawing is validation code only
     sheet = repo / "src/posebank/validation/contact_sheet.py"
     original = sheet.read_text()
     sheet.write_text(original + "\n# edited\n")
-    assert stale_stages(repo) == {"validate@h36m", "validate@surreal"}
+    assert stale_stages(repo) == {"validate@h36m", "validate@surreal", "validate_merge@huge8"}
     sheet.write_text(original)
     # one dataset's module: only that dataset's stages (each checks its dataset's params entry with it)
     module = repo / datasets.folder("h36m") / "__init__.py"
@@ -101,7 +111,7 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     errors = repo / "src/posebank/core/errors.py"
     errors.write_text(errors.read_text() + "\n# edited\n")
     assert {s.split("@")[0] for s in stale_stages(repo)} == {"convert", "frames", "detect", "segment", "crop",
-                                                              "validate"}
+                                                              "validate", "merge", "validate_merge"}
     sh("git", "checkout", "src", cwd=repo)
     assert stale_stages(repo) == set()
 

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -197,12 +198,13 @@ class PipelineParams(Section):
     cache: str = "data/cache"  # <cache>/<dataset>/: the final caches (shards + index.json)
     reports: str = "reports"  # <reports>/validation/<dataset>.json, contact/, data_docs/
     expectations: str = "expectations"  # the Great Expectations project (committed suites)
+    merged: str = "data/merged"  # <merged>/<merge>.h5: the merged datasets (huge8, medium3, small5)
 
     def check(self) -> None:
         require(self.shard_frames >= 1, "shard_frames", f"must be at least 1, got {self.shard_frames}")
         require(self.shard_mb > 0, "shard_mb", f"must be positive, got {self.shard_mb}")
         require(self.example_kb > 0, "example_kb", f"must be positive, got {self.example_kb}")
-        for name in ("interim", "cache", "reports", "expectations"):
+        for name in ("interim", "cache", "reports", "expectations", "merged"):
             require(bool(getattr(self, name)), name, "must be a non-empty path")
 
 
@@ -372,6 +374,126 @@ class ValidateParams(Section):
 
 
 
+# ------------------------------------------------------------------------------------------- merges
+MERGE_SPLITS = ("train", "val", "test")
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_SUFFIX = re.compile(r"^[a-z0-9]*$")
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeSource(Section):
+    """One source of a merge: a dataset's cache, its joint-name suffix and which of its splits go where."""
+
+    dataset: str  # registry name of the source's cache (<pipeline.cache>/<dataset>)
+    splits: dict[str, str]  # source split -> merged split, e.g. {train: train, val: train}
+    suffix: str = ""  # joint names become <name>_<suffix> ('' keeps them)
+    joints_as: str | None = None  # map onto this dataset's joint set by name first (absent joints: missing)
+    joints: str | None = None  # keep only the joints whose names match this glob (e.g. '*_coco')
+
+    def check(self) -> None:
+        require(bool(_NAME.match(self.dataset)), "dataset", f"{self.dataset!r} is not a dataset name")
+        require(bool(_SUFFIX.match(self.suffix)), "suffix", f"{self.suffix!r}: lower-case letters and digits only")
+        require(bool(self.splits), "splits", "must map at least one source split to a merged split")
+        for src, dst in self.splits.items():
+            require(src in MERGE_SPLITS, f"splits.{src}", f"not a split; splits: {', '.join(MERGE_SPLITS)}")
+            require(dst in MERGE_SPLITS, f"splits.{src}", f"{dst!r} is not a split; splits: "
+                    f"{', '.join(MERGE_SPLITS)}")
+        if self.joints_as is not None:
+            require(bool(_NAME.match(self.joints_as)), "joints_as", f"{self.joints_as!r} is not a dataset name")
+
+
+@dataclasses.dataclass(frozen=True)
+class PlausibilityParams(Section):
+    """posepile's filter_dataset_by_plausibility (datasets3d.py), applied to the merged training split."""
+
+    rel_small: float = 0.1  # a bone shorter than this x its mean training length ...
+    rel_big: float = 3.0  # ... or longer than this x ...
+    abs_big_mm: float = 150.0  # ... and more than this off the mean is implausible
+    min_joints_in_box: int = 4  # fewer valid joints projecting into the box: dropped
+    exempt: list[str] = dataclasses.field(default_factory=lambda: ["surreal"])  # posepile: surreal_always_plausible
+
+    def check(self) -> None:
+        require(0 <= self.rel_small < 1, "rel_small", f"must be in [0, 1), got {self.rel_small}")
+        require(self.rel_big > 1, "rel_big", f"must be above 1, got {self.rel_big}")
+        require(self.abs_big_mm >= 0, "abs_big_mm", f"must be >= 0, got {self.abs_big_mm}")
+        require(self.min_joints_in_box >= 0, "min_joints_in_box", f"must be >= 0, got {self.min_joints_in_box}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplerParams(Section):
+    """How training code draws the merged training split: posepile's per-dataset round robin (``counts``
+    examples of each source per batch), ReFit's partitions (each example from a source with probability
+    ``fractions``) or uniform over all examples. Deterministic given ``seed`` and the epoch."""
+
+    kind: Literal["uniform", "round_robin", "partition"] = "uniform"
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)  # round_robin: dataset -> examples per batch
+    fractions: dict[str, float] = dataclasses.field(default_factory=dict)  # partition: dataset -> share
+    seed: int = 0
+
+    def check(self) -> None:
+        require(self.kind != "round_robin" or bool(self.counts), "counts", "round_robin needs counts per dataset")
+        require(self.kind != "partition" or bool(self.fractions), "fractions", "partition needs fractions")
+        for k, v in self.counts.items():
+            require(v >= 1, f"counts.{k}", f"must be at least 1, got {v}")
+        for k, v in self.fractions.items():
+            require(v > 0, f"fractions.{k}", f"must be positive, got {v}")
+
+
+@dataclasses.dataclass(frozen=True)
+class MergeParams(Section):
+    """One entry of ``merges:``: its sources in order (the union skeleton keeps first occurrences)."""
+
+    sources: tuple[MergeSource, ...]
+    filter: Literal["none", "plausibility"] = "none"
+    plausibility: PlausibilityParams = dataclasses.field(default_factory=PlausibilityParams)
+    allow_missing: bool = False  # build from the sources that are built, saying which are missing
+    sampler: SamplerParams = dataclasses.field(default_factory=SamplerParams)
+
+    def check(self) -> None:
+        require(bool(self.sources), "sources", "must list at least one source")
+        seen = set()
+        for i, s in enumerate(self.sources):
+            require(s.dataset not in seen, f"sources[{i}].dataset", f"{s.dataset!r} is listed twice")
+            seen.add(s.dataset)
+        for key in ("counts", "fractions"):
+            for name in getattr(self.sampler, key):
+                require(name in seen, f"sampler.{key}.{name}", f"not a source of this merge; sources: "
+                        f"{', '.join(s.dataset for s in self.sources)}")
+
+    @property
+    def datasets(self) -> list[str]:
+        return [s.dataset for s in self.sources]
+
+
+def merge_params(name: str, entry, where: str = "merges") -> MergeParams:
+    """The ``merges.<name>`` entry as MergeParams; ParamsError naming the key."""
+    key = f"{where}.{name}"
+    require(bool(_NAME.match(str(name))), key, "a merge name is lower-case letters, digits and _")
+    if not isinstance(entry, Mapping):
+        raise ParamsError(key, f"must be a mapping (sources, filter, ...), got {entry!r}")
+    entry = dict(entry)
+    raw_sources = entry.pop("sources", None)
+    if not isinstance(raw_sources, (list, tuple)) or not raw_sources:
+        raise ParamsError(f"{key}.sources", "must be a non-empty list of sources")
+    sources = tuple(section(MergeSource, s, f"{key}.sources[{i}]") for i, s in enumerate(raw_sources))
+    nested = {"plausibility": PlausibilityParams, "sampler": SamplerParams}
+    for k, cls in nested.items():
+        if k in entry:
+            entry[k] = section(cls, entry[k], f"{key}.{k}")
+    try:
+        return section(MergeParams, {**entry, "sources": sources}, key)
+    except ParamsError as e:
+        raise e from None
+
+
+def check_merges(entries) -> dict[str, MergeParams]:
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise ParamsError("merges", "must be a mapping of merge name -> composition")
+    return {str(name): merge_params(str(name), entry) for name, entry in entries.items()}
+
+
 SECTIONS = {"pipeline": PipelineParams, "frames": FramesParams, "detect": DetectParams,
             "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams}
 SECTION_KEYS = {cls: key for key, cls in SECTIONS.items()}
@@ -389,7 +511,15 @@ class Params:
     crop: CropParams
     validate: ValidateParams
     datasets: dict
+    merges: dict = dataclasses.field(default_factory=dict)  # name -> MergeParams
     source: str = "params.yaml"
+
+    def merge(self, name: str) -> MergeParams:
+        if name not in self.merges:
+            raise ParamsError(f"{self.source}: merges", f"no merge named {name!r}; merges: "
+                              f"{', '.join(self.merges) or 'none'} (the compositions are params.yaml's merges: "
+                              "section; pass --params FILE outside the workspace)")
+        return self.merges[name]
 
     def dataset_entry(self, name: str) -> dict:
         if name not in self.datasets:
@@ -409,12 +539,13 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ParamsError(source, f"must hold a mapping of sections, got {type(params).__name__}")
-    known = {*SECTIONS, "datasets"}
+    known = {*SECTIONS, "datasets", "merges"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise ParamsError(f"{source}: {unknown[0]}", f"unknown section; known: {', '.join(sorted(known))}")
     try:
         settings = {name: section(cls, params.get(name), name) for name, cls in SECTIONS.items()}
+        merges = check_merges(params.get("merges"))
     except ParamsError as e:
         raise ParamsError(f"{source}: {e.where}", e.problem) from None
     entries = params.get("datasets") or {}
@@ -435,7 +566,8 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
             raise ParamsError(f"{where}.family", f"must be {families[name]!r}, the dataset's code folder under "
                               f"src/posebank/datasets/ (its DVC stages depend on it), got "
                               f"{(entry or {}).get('family')!r}")
-    return Params(**settings, datasets={k: dict(v or {}) for k, v in entries.items()}, source=source)
+    return Params(**settings, datasets={k: dict(v or {}) for k, v in entries.items()}, merges=merges,
+                  source=source)
 
 
 def load_params(path, required: bool = True) -> dict:

@@ -4,11 +4,17 @@
     frames    records -> frames/shard-*.h5      the selected frames as JPEG, with the dataset's own masks
     detect    frames  -> boxes/shard-*.h5       person boxes (projected, hog, torchvision) matched to the people
     segment   frames + boxes -> masks/shard-*.h5   a person mask per instance (dataset's own, SAM or GrabCut)
-    crop      all of it -> crops/shard-*.h5, then <cache>/<dataset>.h5
+    crop      all of it -> <cache>/<dataset>/ (shard files + index.json)
     validate  the cache -> reports/validation/<dataset>.json (Great Expectations), contact sheet
+
+and, foreach merge of params.yaml's ``merges:`` (module ``merge``):
+
+    merge           the source caches -> <merged>/<merge>.h5 (union skeleton, filter; images stay in the caches)
+    validate_merge  the merged file -> reports/validation/<merge>.json, contact sheet
 
 ``records`` is the format of records.h5, ``shards`` the shard machinery (digest chain, resumption, shard
 formats), ``layout`` where each product lives, ``run`` all stages in one call (``posebank convert``).
 """
 
 STAGES = ("convert", "frames", "detect", "segment", "crop", "validate")
+MERGE_STAGES = ("merge", "validate_merge")

@@ -86,12 +86,13 @@ def _params(params) -> ValidateParams:
 
 def validate(cache_path, name: str, params: ValidateParams | Mapping | None, report_path, data_docs_dir=None,
              gx_root="expectations") -> dict:
-    """Validate the cache ``cache_path`` of dataset ``name``; write the JSON report; return the summary.
+    """Validate the cache (or merged file) ``cache_path`` of dataset (or merge) ``name``; write the JSON report;
+    return the summary.
 
     ``params`` is the ``validate:`` section of params.yaml, as :class:`ValidateParams` or as a mapping (None: the
     defaults). Raises :class:`ValidationFailed` (after writing the report) when any expectation fails.
     """
-    from posebank.core.store import Cache
+    from posebank.merging.store import Merge, open_any
 
     p = _params(params)
     prepare_output(report_path)  # an unwritable report is found before the work
@@ -101,7 +102,7 @@ def validate(cache_path, name: str, params: ValidateParams | Mapping | None, rep
     collector = Collector()
     run_name = f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
 
-    with quiet_great_expectations(), Cache(cache_path) as cache:
+    with quiet_great_expectations(), open_any(cache_path) as cache:
         from great_expectations.core.run_identifier import RunIdentifier
 
         ctx = init_project(gx_root)
@@ -110,21 +111,28 @@ def validate(cache_path, name: str, params: ValidateParams | Mapping | None, rep
         ds = dataset_frame(cache, name, p.expected_counts.get(name))
         expectation_parameters = suite_parameters(p, ds.n_registered)
 
-        def run(suite, df, part):
-            return checkpoints[suite].run(batch_parameters={"dataframe": df},
-                                          expectation_parameters=expectation_parameters,
+        def run(suite, df, part, parameters=expectation_parameters):
+            return checkpoints[suite].run(batch_parameters={"dataframe": df}, expectation_parameters=parameters,
                                           run_id=RunIdentifier(run_name=f"{run_name}-{part}"))
 
         collector.add("posebank_dataset", run("posebank_dataset", ds.frame, "dataset"), ds.notes)
-        root = root_joint_index(cache.joint_info.names)
+        # a merge is checked run by run, each with its source's own joints (never N x J_union)
+        parts = cache.parts() if isinstance(cache, Merge) else [(0, cache)]
         n_chunks = 0
-        for start in range(0, n, chunk_rows):
-            stop = min(start + chunk_rows, n)
-            df = example_frame(cache, start, stop, root)
-            collector.add("posebank_examples", run("posebank_examples", df, f"rows{start}-{stop}"))
-            del df
-            n_chunks += 1
-            log.info("%s: validated rows %d-%d of %d", name, start, stop, n)
+        for offset, part in parts:
+            root = root_joint_index(part.joint_info.names)
+            # a merge's run holds its source's joints (the joint map says which union joints they are)
+            part_parameters = (expectation_parameters if part is cache else
+                               {**expectation_parameters, "n_joints_expected": part.joint_info.n_joints})
+            for start in range(0, len(part), chunk_rows):
+                stop = min(start + chunk_rows, len(part))
+                df = example_frame(part, start, stop, root)
+                df["example_id"] += offset
+                a, b = offset + start, offset + stop
+                collector.add("posebank_examples", run("posebank_examples", df, f"rows{a}-{b}", part_parameters))
+                del df
+                n_chunks += 1
+                log.info("%s: validated rows %d-%d of %d", name, a, b, n)
         img_df = image_frame(cache, p.image_sample_size, p.seed)
         collector.add("posebank_images", run("posebank_images", img_df, "images"))
 
