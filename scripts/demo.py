@@ -107,6 +107,33 @@ def changed_shards(params: dict) -> None:
           "cache folder, with the records and the folder's listing)")
 
 
+def train_loop(path: Path, epochs: int = 2) -> None:
+    """Two epochs of a training-style loop: batches from the merge's own sampler, joints projected into the crops."""
+    import numpy as np
+    from torch.utils.data import DataLoader
+
+    from posebank.loader import PoseDataset, collate, sampler_for
+
+    ds = PoseDataset(path, split="train", output_size=256)
+    batches = sampler_for(ds)
+    loader = DataLoader(ds, batch_sampler=batches, num_workers=2, collate_fn=collate)
+    t, n, inside, valid = time.time(), 0, 0, 0
+    for epoch in range(epochs):
+        batches.set_epoch(epoch)
+        for b in loader:
+            X, ok = b["world_coords"].numpy().astype(np.float64), b["joint_valid"].numpy()
+            cam = np.einsum("nij,nkj->nki", b["R"].numpy(), X - b["t"].numpy()[:, None])
+            uv = np.einsum("nij,nkj->nki", b["intrinsic_matrix"].numpy(), cam)
+            uv = uv[..., :2] / uv[..., 2:]
+            inside += int(((uv >= -0.5) & (uv < 255.5)).all(-1)[ok].sum())
+            valid += int(ok.sum())
+            n += len(b["source"])
+    per = {s: int(c) for s, c in batches.counts.items()}
+    print(f"small5 train: {len(ds)} examples, {len(ds.joint_names)} union joints; {epochs} epochs of "
+          f"{len(batches)} batches of {batches.batch_size} ({per} per batch) = {n} examples in "
+          f"{time.time() - t:.1f} s; {inside} of {valid} valid joints project inside their 256 x 256 crop")
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from posebank import datasets
@@ -137,7 +164,8 @@ def main() -> int:
         with open(done_file, "a") as f:
             f.write(key + "\n")
 
-    step("dvc repro: convert -> frames -> detect -> segment -> crop -> validate (up-to-date stages are skipped)")
+    step("dvc repro: convert -> frames -> detect -> segment -> crop -> validate per dataset, then merge -> "
+         "validate_merge per merge (small5 whole; huge8 and medium3 partial; up-to-date stages are skipped)")
     run("dvc", "repro")
 
     step("dvc push to the default remote (build/demo/.dvc-storage)")
@@ -147,6 +175,17 @@ def main() -> int:
     step("a change to part of a dataset: H36M's test_frame_step halved (its test subjects' frames only) -> "
          "only their shards are rebuilt and pushed")
     changed_shards(params)
+
+    step("the merges after that change: rebuilt (they read the caches folder), byte-identical (no merge holds "
+         "h36m), so their validation is not rerun")
+    merged = Path(params["pipeline"]["merged"])
+    before = _md5s(merged)
+    run("dvc", "repro", "-q")
+    after = _md5s(merged)
+    print(f"merged files unchanged: {', '.join(n for n in sorted(after) if before.get(n) == after[n])}")
+
+    step("training-style loop over small5 (posebank.loader: PoseDataset, round-robin sampler, 2 workers)")
+    train_loop(merged / "small5.h5")
 
     step("summary")
     total = 0
@@ -159,9 +198,21 @@ def main() -> int:
         print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
               f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / reports / 'contact' / name}.png")
         print()
-    print(f"{len(names)} datasets, {total} examples, built and validated in {time.time() - t0:.0f} s in {WORKSPACE}")
+    from posebank.cli import format_merge_summary
+    from posebank.merging.store import Merge
+
+    for name in params.get("merges") or {}:
+        with Merge(merged / f"{name}.h5") as m:
+            print(format_merge_summary(m.summary()))
+        report = json.loads((reports / "validation" / f"{name}.json").read_text())
+        print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
+              f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / reports / 'contact' / name}.png")
+        print()
+    print(f"{len(names)} datasets, {total} examples, {len(params.get('merges') or {})} merges, built and validated "
+          f"in {time.time() - t0:.0f} s in {WORKSPACE}")
     print(f"Data Docs: {WORKSPACE / params['pipeline']['reports'] / 'data_docs/index.html'}")
-    print("inspect a cache: .venv/bin/posebank info build/demo/data/cache/<name>")
+    print("inspect a cache or a merge: .venv/bin/posebank info build/demo/data/cache/<name> "
+          "(or build/demo/data/merged/small5.h5)")
     return 0
 
 
