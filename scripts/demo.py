@@ -199,7 +199,7 @@ def main() -> int:
               f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / reports / 'contact' / name}.png")
         print()
     from posebank.cli import format_merge_summary
-    from posebank.merging.store import Merge
+    from posebank.merging.reader import Merge
 
     for name in params.get("merges") or {}:
         with Merge(merged / f"{name}.h5") as m:

@@ -156,7 +156,7 @@ def cmd_merge(args) -> int:
 
 
 def cmd_info(args) -> int:
-    from posebank.merging.store import Merge, open_any
+    from posebank.merging.reader import Merge, open_any
 
     with open_any(args.file) as cache:
         if isinstance(cache, Merge):

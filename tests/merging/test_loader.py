@@ -6,7 +6,7 @@ from torch.utils.data import DataLoader
 
 from posebank.core.errors import UsageError
 from posebank.loader import PartitionSampler, PoseDataset, RoundRobinBatchSampler, UniformSampler, collate, sampler_for
-from posebank.merging.store import Merge
+from posebank.merging.reader import Merge
 
 
 def project(K, R, t, X):

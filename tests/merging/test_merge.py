@@ -17,7 +17,8 @@ from posebank.core.skeleton import JointInfo
 from posebank.core.store import Cache, CacheWriter, Example
 from posebank.merging import plausibility
 from posebank.merging.build import MissingSourcesError, build_merge
-from posebank.merging.store import Merge, annotation_bytes
+from posebank.merging.reader import Merge
+from posebank.merging.store import annotation_bytes
 
 
 def test_every_merged_example_equals_its_source_exactly(small5, small5_caches):

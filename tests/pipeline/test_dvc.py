@@ -87,7 +87,7 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     out = sh("dvc", "repro", cwd=repo)
     assert "merge huge8 is PARTIAL: 29 of 30 sources missing" in out
     assert stale_stages(repo) == set()
-    from posebank.merging.store import Merge
+    from posebank.merging.reader import Merge
 
     with Merge(repo / "data/merged/huge8.h5") as m:
         assert [s["dataset"] for s in m.sources] == ["surreal"] and m.summary()["partial"]

@@ -9,8 +9,9 @@ import numpy as np
 
 from posebank.core.errors import UsageError
 from posebank.core.store import SPLITS, Cache
+from posebank.merging.reader import Merge
 from posebank.merging.skeleton import NAMED_SKELETONS
-from posebank.merging.store import Merge, is_merge_file
+from posebank.merging.store import is_merge_file
 
 try:  # the loader is a torch Dataset when torch is there (posebank's requirements include it)
     from torch.utils.data import Dataset as _Base

@@ -302,7 +302,7 @@ def render_contact_sheet(cache_path, out_png, per_split: int = 8, seed: int = 0,
     if tile < 32:
         raise ValueError(f"tile must be at least 32 pixels, got {tile}")
     prepare_output(out_png)  # an unwritable output is found before the work
-    from posebank.merging.store import Merge, open_any
+    from posebank.merging.reader import Merge, open_any
 
     own = not isinstance(cache_path, (Cache, Merge))
     cache = open_any(cache_path) if own else cache_path

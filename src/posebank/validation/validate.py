@@ -92,7 +92,7 @@ def validate(cache_path, name: str, params: ValidateParams | Mapping | None, rep
     ``params`` is the ``validate:`` section of params.yaml, as :class:`ValidateParams` or as a mapping (None: the
     defaults). Raises :class:`ValidationFailed` (after writing the report) when any expectation fails.
     """
-    from posebank.merging.store import Merge, open_any
+    from posebank.merging.reader import Merge, open_any
 
     p = _params(params)
     prepare_output(report_path)  # an unwritable report is found before the work
