@@ -78,6 +78,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+from provenance import code_state
 
 from posebank.core.atomic import write_json
 
@@ -543,32 +544,6 @@ def cache_types(ws: Workspace) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------ reporting
-def code_state() -> dict:
-    """The git commit and whether what was measured differs from it: the posebank modules this run loaded and this
-    script (``changed_files``: their uncommitted changes), with a digest."""
-    def git(*args) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True,
-                                  timeout=30).stdout.rstrip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    files = {Path(__file__).resolve()}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and (module.__name__ == "posebank" or module.__name__.startswith("posebank.")):
-            files.add(Path(path).resolve())
-    rel = sorted(str(p.relative_to(REPO)) for p in files if p.is_file() and p.is_relative_to(REPO))
-    digest = hashlib.sha256()
-    for r in rel:
-        digest.update(r.encode() + b"\0" + (REPO / r).read_bytes())
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=all", "--", *rel).splitlines()
-               if line]
-    commit = git("rev-parse", "HEAD")
-    return {"git_commit": commit or None, "clean": bool(commit) and not changed, "changed_files": changed,
-            "measured_files": len(rel), "measured_sha256": digest.hexdigest()}
-
-
 def machine_info(work: Path) -> dict:
     import h5py
 
@@ -709,7 +684,7 @@ def main(argv=None) -> int:
         return 2
     import posebank.core.store  # noqa: F401  (loaded before the code state is taken)
 
-    code = code_state()
+    code = code_state(__file__)
     if out == DEFAULT_OUT and not code["clean"] and not args.allow_dirty:
         print(f"error: {DEFAULT_OUT.relative_to(REPO)}: not measured: the code it would measure differs from commit "
               f"{code['git_commit']} ({', '.join(code['changed_files'])}); commit it and rerun, or pass --allow-dirty "

@@ -54,10 +54,8 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import datetime  # noqa: E402
-import hashlib  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -66,6 +64,7 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from provenance import code_state  # noqa: E402
 
 import posebank  # noqa: E402
 import posebank.core.jpeg as pb_jpeg  # noqa: E402
@@ -616,33 +615,6 @@ def machine_info() -> dict:
     }
 
 
-def code_state(frames: dict[str, list[Frame]]) -> dict:
-    """The git commit and whether what was measured differs from it: the posebank modules this run loaded, this
-    script, tests/realframes.py and the frame files (``changed_files``: their uncommitted changes), with a digest."""
-    def git(*args) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True,
-                                  timeout=30).stdout.rstrip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    files = {Path(__file__).resolve(), REPO / "tests" / "realframes.py"}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and (module.__name__ == "posebank" or module.__name__.startswith("posebank.")):
-            files.add(Path(path).resolve())
-    files |= {Path(p).resolve() for p in FRAME_FILES}
-    rel = sorted(str(p.relative_to(REPO)) for p in files if p.is_file() and p.is_relative_to(REPO))
-    digest = hashlib.sha256()
-    for r in rel:
-        digest.update(r.encode() + b"\0" + (REPO / r).read_bytes())
-    changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=all", "--", *rel).splitlines()
-               if line]
-    commit = git("rev-parse", "HEAD")
-    return {"git_commit": commit or None, "clean": bool(commit) and not changed, "changed_files": changed,
-            "measured_files": len(rel), "measured_sha256": digest.hexdigest()}
-
-
 def print_table(results: dict) -> None:
     head = (f"{'frames':<15}{'f':>7}{'crop px':>10}{'posebank/s':>12}{'posepile/s':>12}{'bound/s':>9}"
             f"{'vs posepile':>13}{'vs bound':>10}{'|diff|':>8}{'mask IoU':>10}")
@@ -698,7 +670,7 @@ def main(argv=None) -> int:
     n_frames, n_tasks, repeats, profile_passes = (1, 2, 1, 1) if args.quick else (None, 16, 9, 3)
     rng = np.random.default_rng(args.seed)
     frames = load_frames(n_frames)
-    code = code_state(frames)  # everything the run uses is imported by now
+    code = code_state(__file__, [REPO / "tests" / "realframes.py", *FRAME_FILES])  # all imported by now
     if args.out.resolve() == DEFAULT_OUT and not code["clean"] and not args.allow_dirty:
         # the committed results come from committed code: commit, then rerun (or --allow-dirty / --out elsewhere)
         print(f"error: {DEFAULT_OUT.relative_to(REPO)}: not measured: the code it would measure differs from commit "

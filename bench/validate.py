@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import code_state
 
 from posebank.core.atomic import write_json
 
@@ -293,21 +294,6 @@ def write_cache(path: Path, n: int, seed: int = 0) -> float:
     return time.perf_counter() - t0
 
 
-def code_state() -> dict:
-    """The git commit and the uncommitted changes of the code this benchmark runs (posebank, the suites, itself)."""
-    def git(*args) -> str:
-        try:
-            return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True,
-                                  timeout=30).stdout.rstrip()
-        except (OSError, subprocess.SubprocessError):
-            return ""
-
-    changed = [line[3:] for line in git("status", "--porcelain", "--", "src/posebank", "expectations",
-                                        "bench/validate.py").splitlines() if line]
-    commit = git("rev-parse", "HEAD")
-    return {"git_commit": commit or None, "clean": bool(commit) and not changed, "changed_files": changed}
-
-
 def run_child(cache: Path, n: int, chunk_rows: int, gx_root: Path, work: Path) -> dict:
     """In this process: validate and print a JSON line with the time and own peak RSS."""
     from posebank.validation.validate import validate
@@ -385,7 +371,8 @@ def main(argv=None) -> int:
             "rows": "realistic: distinct poses, crop cameras, crop sizes (1024-size pool), boxes and ellipse masks "
                     "(95% of rows; RLE of rotated ellipses with ragged outlines), 2% of rows missing joints",
             "mask_bytes_mean": mask_bytes,
-            "code": code_state(),
+            "code": code_state(__file__, sorted(p for p in (REPO / "expectations").rglob("*")
+                                                if "uncommitted" not in p.parts)),
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         }
         write_json(args.out, result)
