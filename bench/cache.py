@@ -78,7 +78,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-from provenance import code_state
 
 from posebank.core.atomic import write_json
 
@@ -86,6 +85,9 @@ os.environ["GX_ANALYTICS_ENABLED"] = "false"
 os.environ["DVC_NO_ANALYTICS"] = "1"
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))  # bench/provenance.py, also when this file is imported by path
+from provenance import code_state  # noqa: E402
+
 DEFAULT_OUT = REPO / "bench" / "results" / "cache.json"
 DVC = str(Path(sys.executable).parent / "dvc")
 GIB, MIB = 1 << 30, 1 << 20

@@ -64,7 +64,6 @@ from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
-from provenance import code_state  # noqa: E402
 
 import posebank  # noqa: E402
 import posebank.core.jpeg as pb_jpeg  # noqa: E402
@@ -88,6 +87,9 @@ from posebank.imaging.crop import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))  # bench/provenance.py, also when this file is imported by path
+from provenance import code_state  # noqa: E402
+
 DEFAULT_OUT = REPO / "bench" / "results" / "crop.json"
 TARGETS = {"vs_posepile": 2.0, "vs_lower_bound": 0.7}
 SIZES = {"h36m": (1000, 1002), "3dhp": (2048, 2048)}  # frame (width, height) of each benchmarked size

@@ -34,13 +34,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from provenance import code_state
 
 from posebank.core.atomic import write_json
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "bench"))  # bench/provenance.py, also when this file is imported by path
+from provenance import code_state  # noqa: E402
+
 DEFAULT_OUT = REPO / "bench" / "results" / "validate.json"
 BLOCK_ROWS = 1 << 16  # rows generated at a time
 
