@@ -126,3 +126,17 @@ def test_a_missing_or_changed_shard_and_a_bad_index_are_named(both):
     (folder / INDEX_NAME).unlink()
     with pytest.raises(CacheFormatError, match="no index.json"):
         Cache(folder)
+
+
+def test_a_pass_over_many_shards_keeps_few_open(both, monkeypatch):
+    """Reading shard after shard closes the least recently used beyond MAX_OPEN_SHARDS: memory stays bounded
+    however many shards a cache has, and every row still reads back equal."""
+    single, folder, _ = both
+    monkeypatch.setattr(store, "MAX_OPEN_SHARDS", 2)
+    with Cache(folder) as many, Cache(single) as one:
+        for i in range(len(one)):
+            assert np.array_equal(many.column("world_coords", i), one.column("world_coords", i), equal_nan=True)
+            assert many.blob("image", i) == one.blob("image", i)
+            assert sum(p is not None for p in many._parts) <= 2
+        assert np.array_equal(many.column("bbox", np.arange(30)[::-1]), one.column("bbox", np.arange(30)[::-1]))
+        assert many.categories("subject") == one.categories("subject")

@@ -24,7 +24,7 @@ from posebank import datasets
 from posebank.core.errors import UsageError
 from posebank.core.settings import MergeParams, params_digest
 from posebank.core.skeleton import JointInfo
-from posebank.core.store import SPLITS, Cache
+from posebank.core.store import ROWS_PER_CHUNK, SPLITS, Cache
 from posebank.merging import plausibility
 from posebank.merging.skeleton import local_edges, source_joints, union_skeleton
 from posebank.merging.store import (
@@ -36,7 +36,8 @@ from posebank.merging.store import (
 )
 
 log = logging.getLogger(__name__)
-BLOCK_ROWS = 32768
+BLOCK_ROWS = 8192  # at most this many rows are read, filtered and written at a time ...
+BLOCK_JOINT_ROWS = 1 << 18  # ... and at most this many rows x joints: memory per block is the same for every source
 
 
 class MissingSourcesError(UsageError):
@@ -90,8 +91,18 @@ def _target_joints(dataset: str, present: list[Resolved]) -> JointInfo:
     raise UsageError(f"joints_as: {dataset}", "not a registered dataset nor a source of this merge")
 
 
-def _iter_selected(cache: Cache, wanted: np.ndarray, block_rows: int):
-    """(rows, columns) of the cache's rows whose split code is in ``wanted``, block by block."""
+def _iter_selected(cache: Cache, wanted: np.ndarray, block_rows: int, columns=COPIED_FROM_SOURCE):
+    """(rows, columns) of the cache's rows whose split code is in ``wanted``, block by block (at most
+    ``block_rows`` rows and BLOCK_JOINT_ROWS rows x joints); the cache's shard files are closed at the end (a merge
+    reads many caches, one after the other)."""
+    rows = max(ROWS_PER_CHUNK, min(block_rows, BLOCK_JOINT_ROWS // max(cache.joint_info.n_joints, 1)))
+    try:
+        yield from _blocks(cache, wanted, rows, columns)
+    finally:
+        cache.release()
+
+
+def _blocks(cache: Cache, wanted: np.ndarray, block_rows: int, columns):
     n = len(cache)
     for start in range(0, n, block_rows):
         stop = min(start + block_rows, n)
@@ -100,9 +111,9 @@ def _iter_selected(cache: Cache, wanted: np.ndarray, block_rows: int):
             continue
         rows = np.flatnonzero(keep) + start
         if keep.all():
-            cols = {c: cache.column(c, slice(start, stop)) for c in COPIED_FROM_SOURCE}
+            cols = {c: cache.column(c, slice(start, stop)) for c in columns}
         else:
-            cols = {c: cache.column(c, slice(start, stop))[keep] for c in COPIED_FROM_SOURCE}
+            cols = {c: cache.column(c, slice(start, stop))[keep] for c in columns}
         yield rows, cols
 
 
@@ -132,8 +143,11 @@ def build_merge(name: str, spec: MergeParams, cache_dir, out, allow_missing: boo
         if filtering:
             for r, sj, (pairs, numbers) in zip(present, joints, edges):
                 wanted = [SPLITS.index(s) for s, d in r.spec.splits.items() if d == "train"]
-                for _rows, cols in _iter_selected(r.cache, np.array(wanted), block_rows):
-                    means.add(cols["world_coords"][:, sj.source_index], pairs, numbers)
+                # bones are local joint pairs: map the cache's columns to the source's joints only where they differ
+                every_joint = np.array_equal(sj.source_index, np.arange(r.cache.joint_info.n_joints))
+                for _rows, cols in _iter_selected(r.cache, np.array(wanted), block_rows, ("world_coords",)):
+                    wc = cols["world_coords"]
+                    means.add(wc if every_joint else wc[:, sj.source_index], pairs, numbers)
         mean = means.mean
         dropped = [dict.fromkeys(plausibility.REASONS, 0) for _ in present]
         kept = [dict.fromkeys(SPLITS, 0) for _ in present]
@@ -160,9 +174,11 @@ def build_merge(name: str, spec: MergeParams, cache_dir, out, allow_missing: boo
                     if not wanted:
                         continue
                     check = filtering and code == train and r.spec.dataset not in p.exempt
+                    every_joint = np.array_equal(sj.source_index, np.arange(r.cache.joint_info.n_joints))
                     for rows, cols in _iter_selected(r.cache, np.array(wanted), block_rows):
-                        cols["world_coords"] = cols["world_coords"][:, sj.source_index]
-                        cols["visibility"] = cols["visibility"][:, sj.source_index]
+                        if not every_joint:
+                            cols["world_coords"] = cols["world_coords"][:, sj.source_index]
+                            cols["visibility"] = cols["visibility"][:, sj.source_index]
                         if check:
                             verdict = plausibility.implausible(cols["world_coords"], cols, pairs, numbers, mean, p)
                             for v, reason in enumerate(plausibility.REASONS, 1):

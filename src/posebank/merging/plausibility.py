@@ -22,10 +22,10 @@ REASONS = (FEW_JOINTS_IN_BOX, IMPLAUSIBLE_BONE)
 
 def bone_lengths(coords: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """(N, E) lengths of the bones ``pairs`` (local joint pairs), NaN where a joint is missing."""
-    coords = coords.astype(np.float64, copy=False)
     if len(pairs) == 0:
         return np.zeros((coords.shape[0], 0))
-    return np.linalg.norm(coords[:, pairs[:, 0]] - coords[:, pairs[:, 1]], axis=-1)
+    d = coords[:, pairs[:, 0]].astype(np.float64) - coords[:, pairs[:, 1]]
+    return np.sqrt(np.einsum("nej,nej->ne", d, d))
 
 
 class BoneMeans:
@@ -48,23 +48,24 @@ class BoneMeans:
 
 
 def joints_in_box(coords: np.ndarray, cols: dict) -> np.ndarray:
-    """(N,) number of valid joints whose projection through the example's camera lies in its box."""
-    wc = coords.astype(np.float64, copy=False)
-    R = cols["camera/R"].astype(np.float64)
-    t = cols["camera/t"].astype(np.float64)
-    K = cols["camera/intrinsic_matrix"].astype(np.float64)
-    dist = cols["camera/distortion_coeffs"].astype(np.float64)
-    model = cols["camera/distortion_model"].astype(np.int64)
-    box = cols["bbox"].astype(np.float64)
-    pc = np.einsum("nij,nkj->nki", R, wc - t[:, None, :])
+    """(N,) number of valid joints whose projection through the example's camera lies in its box (float32: a
+    pixel-level test; undistorted crops skip the distortion model)."""
+    R = cols["camera/R"].astype(np.float32, copy=False)
+    t = cols["camera/t"].astype(np.float32, copy=False)
+    K = cols["camera/intrinsic_matrix"].astype(np.float32, copy=False)
+    dist = cols["camera/distortion_coeffs"]
+    box = cols["bbox"].astype(np.float32, copy=False)
+    pc = np.matmul(coords.astype(np.float32, copy=False) - t[:, None, :], R.transpose(0, 2, 1))
     z = pc[..., 2]
     with np.errstate(invalid="ignore", divide="ignore"):
-        xy = pc[..., :2] / z[..., None]
-        d = distort_normalized(xy, dist[:, None, :], model[:, None])
+        d = pc[..., :2] / z[..., None]
+        if dist.any():  # the distortion model only where a camera has coefficients
+            d = distort_normalized(d, dist.astype(np.float64)[:, None, :],
+                                   cols["camera/distortion_model"].astype(np.int64)[:, None])
         u = K[:, None, 0, 0] * d[..., 0] + K[:, None, 0, 1] * d[..., 1] + K[:, None, 0, 2]
         v = K[:, None, 1, 1] * d[..., 1] + K[:, None, 1, 2]
-        inside = ((z > 0) & (u >= box[:, None, 0]) & (v >= box[:, None, 1])
-                  & (u < box[:, None, 0] + box[:, None, 2]) & (v < box[:, None, 1] + box[:, None, 3]))
+        x0, y0 = box[:, None, 0], box[:, None, 1]
+        inside = (z > 0) & (u >= x0) & (v >= y0) & (u < x0 + box[:, None, 2]) & (v < y0 + box[:, None, 3])
     return inside.sum(axis=1)
 
 

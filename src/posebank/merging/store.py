@@ -39,6 +39,7 @@ from posebank.core.store import (
 
 FORMAT_NAME = "posebank.merge"
 FORMAT_VERSION = 1
+COMPRESSION = "lzf"  # the per-example columns: LZF + shuffle (writing is the merge's cost; gzip took 1.5x as long)
 
 # the per-example columns a merge copies from its sources (name -> dtype, trailing shape given J_k joints)
 def merged_columns(n_joints: int) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -116,7 +117,7 @@ class MergeWriter:
         """Declare the next source (in composition order); returns its index."""
         g = _no_times_group(self._file["sources"], dataset)
         for name, (dtype, trailing) in merged_columns(joint_info.n_joints).items():
-            _create(g, name, (0, *trailing), (None, *trailing), dtype, (ROWS_PER_CHUNK, *trailing), True)
+            _create(g, name, (0, *trailing), (None, *trailing), dtype, (ROWS_PER_CHUNK, *trailing), COMPRESSION)
         g.create_dataset("joint_map", data=np.asarray(joint_map, np.int32), track_times=False)
         g.attrs["joint_info"] = joint_info.to_json()
         self._sources.append(dataset)
@@ -126,12 +127,14 @@ class MergeWriter:
     def append(self, source: int, split: str, cols: dict[str, np.ndarray]) -> None:
         """Rows of one source going to merged ``split`` (calls for one split come before the next split's)."""
         dataset = self._sources[source]
-        g = self._file["sources"][dataset]
         n = len(cols["row"])
         if n == 0:
             return
         b0 = self._sizes[dataset]
+        g = self._file["sources"][dataset]
         for name in merged_columns(1):
+            # looked up per block, not kept: a dataset's chunk cache is written out (compressed) when it closes,
+            # so the merge's memory does not grow with its sources' sizes
             ds = g[name]
             ds.resize(b0 + n, axis=0)
             ds[b0:b0 + n] = np.asarray(cols[name], ds.dtype)
