@@ -49,5 +49,12 @@ bench-quick: $(STAMP)
 bench-cache: $(STAMP)
 	@$(BIN)/python bench/cache.py $(if $(SIZE),--size-gb $(SIZE))
 
+# merging: posebank's streaming merge vs a posepile-style in-memory merge of huge8-shaped synthetic sources (200k and
+# 2M examples; SIZES="..." to change): about 10 minutes, 2 GiB kept under build/bench/merge (+ up to 18 GiB RAM and
+# the baseline's pickle while it runs)
+.PHONY: bench-merge
+bench-merge: $(STAMP)
+	@$(BIN)/python bench/merge.py $(if $(SIZES),--sizes $(SIZES))
+
 clean-demo:
 	rm -rf build/demo
