@@ -97,16 +97,23 @@ def load_checked(params_path, dataset: str | None = None, require_family: bool =
     return params, dataset_params
 
 
-def stage_main(stage: str, run: Callable[[StageContext], object], argv=None) -> int:
-    """``stages/<stage>.py DATASET [--params params.yaml] [-q] [-v]``: check params.yaml, run the stage."""
+def stage_args(stage: str, target: str, target_help: str | None, argv=None) -> argparse.Namespace:
+    """The command line of ``stages/<stage>.py TARGET [--params params.yaml] [-q] [-v]`` (TARGET: a dataset, or a
+    merge for the merge stages), parsed; logging set up."""
     parser = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=f"posebank's {stage} stage")
-    parser.add_argument("dataset")
+    parser.add_argument(target, help=target_help)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, dependencies included")
     parser.add_argument("--version", action="version", version=f"posebank {__version__}")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
+    return args
+
+
+def stage_main(stage: str, run: Callable[[StageContext], object], argv=None) -> int:
+    """``stages/<stage>.py DATASET [--params params.yaml] [-q] [-v]``: check params.yaml, run the stage."""
+    args = stage_args(stage, "dataset", None, argv)
 
     def go():
         params, dataset_params = load_checked(args.params, args.dataset)

@@ -4,11 +4,9 @@ Its validation is :mod:`posebank.pipeline.validate_merge`; both stages' command 
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
-from posebank import __version__
 from posebank.core.settings import Params
 
 log = logging.getLogger(__name__)
@@ -30,16 +28,9 @@ def run_merge(name: str, params: Params, cache_dir=None, out=None, allow_missing
 
 def stage_main(stage: str, run, argv=None) -> int:
     """``stages/<stage>.py MERGE [--params params.yaml] [-v]`` for the merge stages: ``run(name, params)``."""
-    from posebank.entry import load_checked, run_guarded, setup_logging
+    from posebank.entry import load_checked, run_guarded, stage_args
 
-    parser = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=f"posebank's {stage} stage")
-    parser.add_argument("merge", help="a merge of params.yaml's merges: (small5, medium3, huge8)")
-    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
-    parser.add_argument("-q", "--quiet", action="store_true", help="(no progress bar is drawn)")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, dependencies included")
-    parser.add_argument("--version", action="version", version=f"posebank {__version__}")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
+    args = stage_args(stage, "merge", "a merge of params.yaml's merges: (small5, medium3, huge8)", argv)
 
     def go():
         params, _ = load_checked(args.params, require_family=False)
