@@ -216,3 +216,38 @@ def test_validation_runs_on_a_merge(small5, params, tmp_path):
     # each source's run is checked against its own joint count: one result per count
     n_joints = [r for r in s["results"] if r["column"] == "n_joints"]
     assert len(n_joints) == 4 and sum(r["element_count"] for r in n_joints) == len(Merge(small5))
+
+
+def test_read_ahead_keeps_order_raises_reader_errors_and_stops_cleanly():
+    import threading
+
+    from posebank.merging.build import _read_ahead
+
+    assert list(_read_ahead(iter(range(100)), 2)) == list(range(100))
+
+    def failing():
+        yield 1
+        raise OSError("shard 7 unreadable")
+
+    got = []
+    with pytest.raises(OSError, match="shard 7"):
+        for x in _read_ahead(failing(), 2):
+            got.append(x)
+    assert got == [1]
+
+    closed = []
+
+    def endless():
+        try:
+            i = 0
+            while True:
+                yield i
+                i += 1
+        finally:
+            closed.append(threading.current_thread().name)
+
+    it = _read_ahead(endless(), 2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()  # the consumer stops early: the reader is stopped, its source closed, the thread joined
+    assert closed == ["merge-read-ahead"]
+    assert not any(t.name == "merge-read-ahead" for t in threading.enumerate())

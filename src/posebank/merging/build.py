@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import queue
+import threading
 import time
 from pathlib import Path
 
@@ -93,13 +95,73 @@ def _target_joints(dataset: str, present: list[Resolved]) -> JointInfo:
 
 def _iter_selected(cache: Cache, wanted: np.ndarray, block_rows: int, columns=COPIED_FROM_SOURCE):
     """(rows, columns) of the cache's rows whose split code is in ``wanted``, block by block (at most
-    ``block_rows`` rows and BLOCK_JOINT_ROWS rows x joints); the cache's shard files are closed at the end (a merge
-    reads many caches, one after the other)."""
+    ``block_rows`` rows and BLOCK_JOINT_ROWS rows x joints), read ahead by one thread (:func:`_read_ahead`) while
+    the caller filters and writes; the cache's shard files are closed at the end (a merge reads many caches, one
+    after the other)."""
     rows = max(ROWS_PER_CHUNK, min(block_rows, BLOCK_JOINT_ROWS // max(cache.joint_info.n_joints, 1)))
-    try:
-        yield from _blocks(cache, wanted, rows, columns)
-    finally:
-        cache.release()
+
+    def blocks():
+        try:
+            yield from _blocks(cache, wanted, rows, columns)
+        finally:
+            cache.release()
+
+    return _read_ahead(blocks(), READ_AHEAD)
+
+
+# blocks read ahead of the filter and the writer: memory stays bounded (a few blocks); the reading (HDF5 and
+# decompression) overlaps numpy's filtering (measured: reading the filter's numpy work in the reader thread too is
+# slower, as HDF5 writes hold the interpreter lock)
+READ_AHEAD = 2
+_END = object()
+
+
+def _read_ahead(items, depth: int):
+    """Iterate ``items`` in a reader thread, at most ``depth`` items ahead of the consumer. The reader's exceptions
+    are raised in the consumer; when the consumer stops early (an error while writing, ``close()``), the reader is
+    told to stop, ``items`` is closed in the reader thread and the thread is joined before this returns."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read():
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_END, None))
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put((_END, e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    reader = threading.Thread(target=read, name="merge-read-ahead", daemon=True)
+    reader.start()
+
+    def consume():
+        try:
+            while True:
+                item, error = q.get()
+                if item is _END:
+                    if error is not None:
+                        raise error
+                    return
+                yield item
+        finally:
+            stop.set()
+            reader.join()
+
+    return consume()
 
 
 def _blocks(cache: Cache, wanted: np.ndarray, block_rows: int, columns):
