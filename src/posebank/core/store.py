@@ -23,13 +23,15 @@ import h5py
 import numpy as np
 
 from posebank import __version__
+from posebank.core import bodymodel
 from posebank.core.atomic import atomic_path, write_bytes
+from posebank.core.bodymodel import BodyModelFit
 from posebank.core.camera import DISTORTION_MODELS, Camera
 from posebank.core.errors import CacheFormatError
 from posebank.core.skeleton import JointInfo
 
 FORMAT_NAME = "posebank.cache"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: 2D keypoints, intrinsics-only cameras, body-model fits (version-1 files read as without)
 INDEX_NAME = "index.json"  # a folder cache's index, written after its shards
 INDEX_FORMAT = "posebank.cache-index"
 INDEX_VERSION = 1
@@ -53,7 +55,32 @@ def _numeric_columns(n_joints: int) -> dict[str, tuple[str, tuple[int, ...], boo
         "camera/distortion_model": ("uint8", (), True),
         "camera/world_up": ("float32", (3,), True),
         "visibility": ("uint8", (n_joints,), True),
+        **V2_COLUMNS(n_joints),
     }
+
+
+def V2_COLUMNS(n_joints: int) -> dict[str, tuple[str, tuple[int, ...], bool]]:  # noqa: N802 - a table
+    """The columns format version 2 added: what a version-1 file reads as (:data:`V2_DEFAULTS`) is what a version-2
+    writer stores for an example without them."""
+    return {
+        "keypoints2d": ("float32", (n_joints, 2), True),  # pixels in the crop, NaN = absent
+        "camera/has_extrinsics": ("uint8", (), True),  # 0: intrinsics only (2D-only images: R = I, t = 0)
+        "body_model/has": ("uint8", (), True),
+        "body_model/model": ("uint8", (), True),  # index into bodymodel.MODELS
+        "body_model/gender": ("uint8", (), True),  # index into bodymodel.GENDERS
+        "body_model/pose": ("float64", (bodymodel.MAX_POSE,), True),  # axis-angle, world frame, zero-padded
+        "body_model/betas": ("float64", (bodymodel.MAX_BETAS,), True),  # zero-padded
+        "body_model/n_betas": ("uint8", (), True),
+        "body_model/trans": ("float64", (3,), True),  # metres, world frame
+        "body_model/root": ("float64", (3,), True),  # metres, model rest frame; NaN = unknown
+        "body_model/global_orient_cam": ("float64", (3,), True),  # axis-angle in the crop camera's frame
+        "body_model/trans_cam": ("float64", (3,), True),  # metres, crop camera's frame; NaN = unknown
+    }
+
+
+# what a version-1 file's rows read as in the version-2 columns (and what an example without them stores)
+V2_DEFAULTS = {"keypoints2d": np.nan, "camera/has_extrinsics": 1, "body_model/root": np.nan,
+               "body_model/global_orient_cam": np.nan, "body_model/trans_cam": np.nan}
 
 
 CATEGORICAL_COLUMNS = ("subject", "sequence", "activity", "camera_name")
@@ -80,6 +107,10 @@ class Example:
     source_path: str = ""  # raw-tree relative path of the source image or video (#frame appended)
     mask: bytes = b""  # person mask in the stored image as COCO compressed RLE counts; b"" = no mask
     visibility: np.ndarray | None = None  # (J,) uint8: 1 visible, 0 occluded, 255 unknown; None = all unknown
+    keypoints2d: np.ndarray | None = None  # (J, 2) pixels in the stored image, NaN = absent; None = all absent
+    has_extrinsics: bool = True  # False: the camera is intrinsics only (R = I, t = 0), no 3D
+    body_model: BodyModelFit | None = None  # the person's fit, world frame
+    body_model_cam: tuple[np.ndarray, np.ndarray] | None = None  # (global orientation, translation) in the crop camera
 
     def decode_mask(self) -> np.ndarray | None:
         from posebank.core.masks import decode
@@ -117,6 +148,31 @@ def _create(root: h5py.Group, path: str, shape, maxshape, dtype, chunks, compres
           else dict(compression="gzip", compression_opts=4, shuffle=True) if compress else {})
     return parent.create_dataset(name, shape=shape, maxshape=maxshape, dtype=dtype, chunks=chunks,
                                  track_times=False, **kw)
+
+
+def _v2_values(rows: Sequence[Example], n_joints: int) -> dict[str, np.ndarray]:
+    n = len(rows)
+    out = {}
+    for name, (dtype, trailing, _c) in V2_COLUMNS(n_joints).items():
+        out[name] = np.full((n, *trailing), V2_DEFAULTS.get(name, 0), dtype)
+    for i, r in enumerate(rows):
+        if r.keypoints2d is not None:
+            out["keypoints2d"][i] = np.asarray(r.keypoints2d, np.float32).reshape(n_joints, 2)
+        out["camera/has_extrinsics"][i] = bool(r.has_extrinsics)
+        b = r.body_model
+        if b is not None:
+            out["body_model/has"][i] = 1
+            out["body_model/model"][i] = bodymodel.MODELS.index(b.model)
+            out["body_model/gender"][i] = bodymodel.GENDERS.index(b.gender)
+            out["body_model/pose"][i, :b.pose.size] = b.pose
+            out["body_model/betas"][i, :b.betas.size] = b.betas
+            out["body_model/n_betas"][i] = b.betas.size
+            out["body_model/trans"][i] = b.trans
+            if b.root is not None:
+                out["body_model/root"][i] = b.root
+            if r.body_model_cam is not None:
+                out["body_model/global_orient_cam"][i], out["body_model/trans_cam"][i] = r.body_model_cam
+    return out
 
 
 class CacheWriter:
@@ -162,6 +218,8 @@ class CacheWriter:
         wc = np.asarray(example.world_coords)
         if wc.shape != (self.joint_info.n_joints, 3):
             raise ValueError(f"world_coords shape {wc.shape} != ({self.joint_info.n_joints}, 3)")
+        if example.keypoints2d is not None and np.shape(example.keypoints2d) != (self.joint_info.n_joints, 2):
+            raise ValueError(f"keypoints2d shape {np.shape(example.keypoints2d)} != ({self.joint_info.n_joints}, 2)")
         if example.split not in SPLITS:
             raise ValueError(f"split {example.split!r} not one of {SPLITS}")
         self._buffer.append(example)
@@ -195,6 +253,7 @@ class CacheWriter:
             "camera/world_up": [c.world_up for c in cams],
             "visibility": [np.full(self.joint_info.n_joints, VISIBILITY_UNKNOWN, np.uint8) if r.visibility is None
                            else r.visibility for r in rows],
+            **_v2_values(rows, self.joint_info.n_joints),
         }
         for name, (dtype, _trailing, _c) in self._numeric.items():
             ds = f[name]
@@ -316,7 +375,15 @@ class CacheFile:
         return self._categories[name]
 
     def column(self, name: str, sel=slice(None)) -> np.ndarray:
+        if name not in self._f and name in V2_COLUMNS(1):  # a version-1 file: the column as without the data
+            dtype, trailing, _c = V2_COLUMNS(self.joint_info.n_joints)[name]
+            rows = np.arange(len(self))[sel]
+            return np.full((*np.shape(rows), *trailing), V2_DEFAULTS.get(name, 0), dtype)
         return self._f[name][sel]
+
+    @property
+    def format_version(self) -> int:
+        return int(self._f.attrs["format_version"])
 
     def blobs(self, name: str, start: int, stop: int) -> list[bytes]:
         off = self._f[f"{name}/offsets"][start:stop + 1]
@@ -539,7 +606,8 @@ class Cache:
     def attrs(self) -> dict:
         if self.index is None:
             return self._parts[0].attrs
-        return {**self.index["attrs"], "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+        return {**self.index["attrs"], "format": FORMAT_NAME,
+                "format_version": int(self.index.get("cache_format_version", 1)),
                 "dataset": self.dataset, "n_examples": self._n, "joint_info": self.index["joint_info"],
                 "posebank_version": self.index.get("posebank_version"),
                 "quarantine": json.dumps(self.quarantine)}
@@ -724,4 +792,19 @@ def _example(cols: dict, blobs: dict, j: int) -> Example:
         image_size=tuple(int(v) for v in cols["image_size"][j]),
         **{name: str(cols[name][j]) for name in CATEGORICAL_COLUMNS},
         frame_index=int(cols["frame_index"][j]), source_path=blobs["source_path"][j].decode(),
-        mask=blobs["mask"][j], visibility=cols["visibility"][j])
+        mask=blobs["mask"][j], visibility=cols["visibility"][j],
+        keypoints2d=None if np.isnan(cols["keypoints2d"][j]).all() else cols["keypoints2d"][j],
+        has_extrinsics=bool(cols["camera/has_extrinsics"][j]), **_body_model(cols, j))
+
+
+def _body_model(cols: dict, j: int) -> dict:
+    if not cols["body_model/has"][j]:
+        return {}
+    model = bodymodel.MODELS[int(cols["body_model/model"][j])]
+    root = cols["body_model/root"][j]
+    fit = BodyModelFit(model, bodymodel.GENDERS[int(cols["body_model/gender"][j])],
+                       cols["body_model/pose"][j, :bodymodel.POSE_SIZE[model]],
+                       cols["body_model/betas"][j, :int(cols["body_model/n_betas"][j])], cols["body_model/trans"][j],
+                       None if np.isnan(root).any() else root)
+    return {"body_model": fit, "body_model_cam": (cols["body_model/global_orient_cam"][j],
+                                                  cols["body_model/trans_cam"][j])}

@@ -20,7 +20,14 @@ against :class:`DatasetModule` by the conformance tests. It provides
   of them changes);
 * optionally ``SHARD_KEY``: the instance attributes, outermost first, at which the dataset is cut into shards
   (default ``("subject", "sequence", "camera_name")``; ``()`` cuts the frame order into equal parts), see
-  :mod:`posebank.pipeline.plan`.
+  :mod:`posebank.pipeline.plan`;
+* optionally ``provenance(root, params)``: a JSON-able dict stored with the cache (``provenance`` attribute): where
+  the body-model fits come from (``{"body_model": {"model": "smpl", "source": "3DPW's own SMPL fits"}}``) and
+  the optional inputs attached (``"attached": [{"kind": "eft", "path": ..., "sha256": ...}]``).
+
+2D-only datasets (COCO, MPII) give ``keypoints2d`` and no 3D (``world_coords`` all NaN) and an intrinsics-only
+camera (``intrinsics_only``: R = I, t = 0, the world frame is the camera's); datasets with body-model fits give
+``body_model`` (:class:`~posebank.core.bodymodel.BodyModelFit`, world frame).
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from posebank.core.bodymodel import BodyModelFit
 from posebank.core.camera import Camera
 from posebank.core.errors import DatasetError, RawFileError, RawLayoutError
 from posebank.core.skeleton import JointInfo
@@ -67,6 +75,18 @@ class RawInstance:
     mask_source: str | None = None  # person mask image (nonzero = person), relative to the raw root or absolute
     visibility: np.ndarray | None = None  # (J,) uint8: 1 visible, 0 occluded, 255 unknown; None = unknown
     person_index: int = 0  # which person of a multi-person frame (keys a frame source's masks/visibility)
+    # (J, 2) annotated 2D joints in the raw image, NaN = not labelled; None: projected from the 3D joints
+    keypoints2d: np.ndarray | None = None
+    body_model: BodyModelFit | None = None  # the person's SMPL / SMPL-X fit (world frame), when the dataset has one
+    intrinsics_only: bool = False  # the camera has no extrinsics (2D-only images: R = I, t = 0)
+
+    def image_points(self) -> np.ndarray:
+        """(J, 2) the person's joints in the raw image: the 3D joints projected, or, for a person without 3D, the
+        annotated 2D joints (what boxes and segmentation prompts are placed on); NaN where absent."""
+        wc = np.asarray(self.world_coords, np.float64)
+        if self.keypoints2d is not None and not np.isfinite(wc).any():
+            return np.asarray(self.keypoints2d, np.float64)
+        return self.camera.project(wc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,7 +132,7 @@ class DatasetModule(Protocol):
     def make_fixture(self, root, seed: int = 0) -> Path: ...
 
 
-OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "SHARD_KEY")
+OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "SHARD_KEY", "provenance")
 
 
 def check_finite_camera(camera: Camera, where) -> None:

@@ -40,7 +40,9 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
     instances = module.instances(ctx.raw, p, dropped)
     log.info("%s: %d instances selected from %s", ctx.dataset, len(instances), ctx.raw)
     log_dropped(ctx.dataset, dropped)
+    provenance = module.provenance(ctx.raw, p) if hasattr(module, "provenance") else {}
     write_records(layout.records, ctx.dataset, module.JOINT_INFO, instances, {
+        "provenance": provenance or {},
         "params_digest": params_digest(p), "params": p, "citation": module.INFO.citation,
         "licence": module.INFO.licence, "homepage": module.INFO.homepage,
         "expected_splits": list(module.splits(p)),

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from posebank.core.bodymodel import to_camera
 from posebank.core.store import CacheWriter, Example, write_index
 from posebank.entry import StageContext, stage_main
 from posebank.imaging.crop import Person, crop_frame_people
@@ -99,17 +100,42 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
                         world_coords=np.asarray(inst.world_coords, np.float32), camera=c.camera, bbox=c.box,
                         split=inst.split, image=c.image, image_size=c.size, subject=inst.subject,
                         sequence=inst.sequence, activity=inst.activity, camera_name=inst.camera_name,
-                        frame_index=frame_index, source_path=where, mask=c.mask, visibility=visibility))
+                        frame_index=frame_index, source_path=where, mask=c.mask, visibility=visibility,
+                        keypoints2d=crop_keypoints(inst, c.camera), has_extrinsics=not inst.intrinsics_only,
+                        body_model=inst.body_model,
+                        body_model_cam=None if inst.body_model is None else
+                        to_camera(inst.body_model, c.camera.R, c.camera.t / 1000.0)))
 
     run_sharded("crop", layout, chain, work, ctx.progress, before_changes=lambda: layout.index.unlink(missing_ok=True))
     return write_cache_index(layout, records, chain.names, {"crop_params": output_settings("crop", crop)})
+
+
+def crop_keypoints(inst, crop_camera) -> np.ndarray:
+    """The person's 2D joints in the crop: the annotated ones carried over from the raw image (the crop camera
+    shares the raw camera's centre, so a raw pixel's ray lands on one crop pixel), else the 3D joints projected
+    through the crop camera; NaN where absent."""
+    if inst.keypoints2d is not None:
+        raw = np.asarray(inst.keypoints2d, np.float64)
+        out = np.full(raw.shape, np.nan)
+        ok = np.isfinite(raw).all(axis=1)
+        if ok.any():
+            rays = inst.camera.image_to_world(raw[ok], depth=1000.0)
+            out[ok] = crop_camera.project(rays)
+        return out.astype(np.float32)
+    wc = np.asarray(inst.world_coords, np.float64)
+    out = np.full((len(wc), 2), np.nan)
+    ok = np.isfinite(wc).all(axis=1)
+    if ok.any():
+        out[ok] = crop_camera.project(wc[ok])
+    return out.astype(np.float32)
 
 
 def write_cache_index(layout: Layout, records: Records, names: list[str], attrs: dict) -> dict:
     """The cache folder's index.json, written last (atomically) over the plan's shards in order, with what was
     dropped at conversion first in the quarantine list. Returns the counts per split and of quarantine entries."""
     attrs = {**{k: records.attrs[k] for k in CARRIED_ATTRS if records.attrs.get(k) is not None},
-             "params": records.attrs.get("params") or {}, **attrs,
+             "params": records.attrs.get("params") or {}, "provenance": records.attrs.get("provenance") or {},
+             **attrs,
              "expected_splits": list(records.attrs.get("expected_splits") or [])}
     dropped = []
     for d in records.dropped:

@@ -39,7 +39,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
             insts = by_frame[fid]
             # the ground-truth box: the dataset's own (e.g. from its masks) or the projected joints'
             gt = np.array([records.instances[i].bbox if records.instances[i].bbox is not None else box_from_points(
-                records.instances[i].camera.project(records.instances[i].world_coords), dp.expansion)
+                records.instances[i].image_points(), dp.expansion)
                 for i in insts]).reshape(-1, 4)
             for i, (box, label) in zip(insts, select_boxes(gt, d, dp)):
                 if label == "projected" and records.instances[i].bbox is not None:

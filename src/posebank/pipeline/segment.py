@@ -37,7 +37,7 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                 if segmenter is None:
                     segmenter = make_segmenter(sp)
                 image = decode_jpeg(fs.images[fid])
-                points = [records.instances[i].camera.project(records.instances[i].world_coords) for i in todo]
+                points = [records.instances[i].image_points() for i in todo]
                 for i, m in zip(todo, segmenter.segment(image, np.array([boxes[i][0] for i in todo]), points)):
                     found[i] = encode_mask(m)
             for i in insts:

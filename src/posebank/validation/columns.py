@@ -23,7 +23,7 @@ import numpy as np
 
 from posebank.core.camera import DISTORTION_MODELS, distort_normalized
 from posebank.core.errors import CacheFormatError, DataError
-from posebank.core.store import SPLITS
+from posebank.core.store import SPLITS, V2_COLUMNS, V2_DEFAULTS
 
 
 def root_joint_index(names) -> int | None:
@@ -96,13 +96,56 @@ def example_frame(cache, start: int, stop: int, root: int | None):
             except Exception:  # noqa: BLE001 - any decoding error makes the mask invalid
                 mask_frac[i] = -1.0
 
+    # version 2: 2D keypoints, intrinsics-only (2D-only) examples, body-model fits (a merged file does not copy
+    # them: its rows read as without)
+    def col2(name):
+        try:
+            return col(name)
+        except KeyError:
+            dtype, trailing, _c = V2_COLUMNS(wc.shape[1])[name]
+            return np.full((n, *trailing), V2_DEFAULTS.get(name, 0), dtype)
+
+    kp = col2("keypoints2d").astype(np.float64)
+    has_3d = finite_joint.any(axis=1)
+    kp_ok = np.isfinite(kp).all(axis=2)
+    n_valid_2d = kp_ok.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # the stored 2D joints of a 3D example are its 3D joints seen by its camera: the largest difference (px)
+        both = finite_joint & kp_ok
+        pcj = np.einsum("nij,nkj->nki", R, np.where(finite_joint[..., None], wc, 0.0) - t[:, None, :])
+        dj = distort_normalized(pcj[..., :2] / pcj[..., 2:3], dist[:, None, :], known[:, None])
+        uj = K[:, None, 0, 0] * dj[..., 0] + K[:, None, 0, 1] * dj[..., 1] + K[:, None, 0, 2]
+        vj = K[:, None, 1, 1] * dj[..., 1] + K[:, None, 1, 2]
+        err = np.hypot(uj - kp[..., 0], vj - kp[..., 1])
+        kp_err = np.where(both.any(axis=1), np.where(both, err, 0.0).max(axis=1), np.nan)
+        # 2D-only examples: the person's place in the crop is the mean of its 2D joints
+        kp_mean = np.where(kp_ok[..., None], kp, 0.0).sum(axis=1) / n_valid_2d[:, None]
+        root_x = np.where(has_3d, root_x, (kp_mean[:, 0] + 0.5) / w)
+        root_y = np.where(has_3d, root_y, (kp_mean[:, 1] + 0.5) / h)
+        distance = np.where(has_3d, distance, np.nan)
+    has_body = col2("body_model/has").astype(bool)
+    pose = col2("body_model/pose")
+    betas = col2("body_model/betas")
+    body_finite = (np.isfinite(pose).all(axis=1) & np.isfinite(betas).all(axis=1)
+                   & np.isfinite(col2("body_model/trans")).all(axis=1))
+    orient_err = _orient_err(pose[:, :3], col2("body_model/global_orient_cam"), R)
+
     with np.errstate(invalid="ignore", divide="ignore"):
         visible_w = np.clip(np.minimum(bbox[:, 0] + bbox[:, 2], w - 0.5) - np.maximum(bbox[:, 0], -0.5), 0, None)
         visible_h = np.clip(np.minimum(bbox[:, 1] + bbox[:, 3], h - 0.5) - np.maximum(bbox[:, 1], -0.5), 0, None)
     return pd.DataFrame({
         "example_id": np.arange(start, start + n, dtype=np.int64),
         "n_joints": np.full(n, wc.shape[1], np.int64),
-        "n_valid_joints": n_valid.astype(np.int64),
+        "n_valid_joints": np.where(has_3d, n_valid, n_valid_2d).astype(np.int64),  # 2D-only: its 2D joints
+        "has_3d": has_3d,
+        "has_extrinsics": col2("camera/has_extrinsics").astype(bool),
+        "keypoints2d_reproj_err_px": kp_err,
+        "has_body_model": has_body,
+        "body_model_code": np.where(has_body, col2("body_model/model").astype(np.int64), 0),
+        "body_gender_code": np.where(has_body, col2("body_model/gender").astype(np.int64), 0),
+        "body_params_finite": np.where(has_body, body_finite, True),
+        "body_betas_abs_max": np.where(has_body, np.abs(np.nan_to_num(betas, nan=np.inf)).max(axis=1), np.nan),
+        "body_orient_cam_err_rad": np.where(has_body, orient_err, np.nan),
         "any_inf": any_inf,
         "camera_finite": camera_finite,
         "t_finite": np.isfinite(t).all(axis=1),
@@ -123,6 +166,17 @@ def example_frame(cache, start: int, stop: int, root: int | None):
         "split": split.astype(np.int64),
         "root_x_frac": root_x, "root_y_frac": root_y,
     })
+
+
+def _orient_err(orient_world: np.ndarray, orient_cam: np.ndarray, R: np.ndarray) -> np.ndarray:
+    """Angle (rad) between the stored camera-frame orientation and the world orientation turned by the camera."""
+    from posebank.core.bodymodel import rodrigues
+
+    expected = R @ rodrigues(orient_world)
+    stored = rodrigues(np.nan_to_num(orient_cam, nan=0.0))
+    cos = (np.trace(np.swapaxes(expected, 1, 2) @ stored, axis1=1, axis2=2) - 1) / 2
+    err = np.arccos(np.clip(cos, -1.0, 1.0))
+    return np.where(np.isfinite(orient_cam).all(axis=1), err, np.inf)
 
 
 def image_frame(cache, sample_size: int, seed: int):

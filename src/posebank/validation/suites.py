@@ -42,6 +42,8 @@ def suite_parameters(p: ValidateParams, n_joints_expected: int) -> dict:
         "min_world_up_norm": 1.0 - float(p.world_up_tolerance),
         "max_world_up_norm": 1.0 + float(p.world_up_tolerance),
         "min_bbox_visible_frac": float(p.min_bbox_visible_frac),
+        "max_keypoint_reproj_px": float(p.max_keypoint_reproj_px),
+        "max_abs_beta": float(p.max_abs_beta),
     }
 
 
@@ -58,6 +60,8 @@ def build_suites() -> dict[str, list]:
     def true(column):
         return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=[True])
 
+    body = dict(row_condition="has_body_model==True", condition_parser="pandas")  # rows with a fit only
+
     examples = [
         between("n_joints", P("n_joints_expected"), P("n_joints_expected")),
         between("n_valid_joints", P("min_valid_joints")),
@@ -70,7 +74,9 @@ def build_suites() -> dict[str, list]:
         between("principal_y_in_box", 0.0, 1.0),
         between("rot_orth_err", 0.0, P("max_rot_orth_err")),
         between("rot_det", P("min_rot_det"), P("max_rot_det")),
-        gxe.ExpectColumnValuesToNotBeNull(column="subject_distance_mm"),
+        # 3D examples only: 2D-only examples (COCO, MPII) have no distance
+        gxe.ExpectColumnValuesToNotBeNull(column="subject_distance_mm", row_condition="has_3d==True",
+                                          condition_parser="pandas"),
         between("subject_distance_mm", P("min_distance_mm"), P("max_distance_mm")),
         between("max_abs_distortion", 0.0, P("max_distortion")),
         between("world_up_norm", P("min_world_up_norm"), P("max_world_up_norm")),
@@ -83,6 +89,15 @@ def build_suites() -> dict[str, list]:
         gxe.ExpectColumnValuesToBeInSet(column="split", value_set=[0, 1, 2]),
         between("root_x_frac", 0.0, 1.0),
         between("root_y_frac", 0.0, 1.0),
+        # version 2: an example without extrinsics is 2D-only; stored 2D joints of a 3D example are its projection
+        gxe.ExpectColumnPairValuesToBeEqual(column_A="has_3d", column_B="has_extrinsics",
+                                            row_condition="has_extrinsics==False", condition_parser="pandas"),
+        between("keypoints2d_reproj_err_px", 0.0, P("max_keypoint_reproj_px")),
+        gxe.ExpectColumnValuesToBeInSet(column="body_model_code", value_set=[0, 1], **body),
+        gxe.ExpectColumnValuesToBeInSet(column="body_gender_code", value_set=[0, 1, 2], **body),
+        true("body_params_finite"),
+        between("body_betas_abs_max", 0.0, P("max_abs_beta"), **body),
+        between("body_orient_cam_err_rad", 0.0, 1e-3, **body),
     ]
     dataset = [
         gxe.ExpectColumnPairValuesToBeEqual(column_A="n_examples", column_B="expected_n_examples"),
