@@ -21,6 +21,11 @@ TREES = {
     "tdhp_test": ("tdhp_test", {"n_frames": 6}),
     "mupots": ("mupots", {"n_frames": 4}),
     "surreal": ("surreal", {"n_frames": 6}),
+    "tdpw": ("tdpw", {"n_frames": 8}),
+    "mpii": ("mpii", {}),
+    "agora": ("agora", {}),
+    "coco": ("coco", {}),
+    "bedlam": ("bedlam", {}),
 }
 
 
@@ -39,6 +44,11 @@ CASES = {
     "muco_3dhp": Case("tdhp", {"n_composites": 6}),  # posepile's 200000 would take hours
     "mupots": Case("mupots", {}),
     "surreal": Case("surreal", {}),
+    "tdpw": Case("tdpw", {}),
+    "mpii": Case("mpii", {}),
+    "agora": Case("agora", {"resolution": "1280x720", "dataframes": [0, 1]}),  # what the fixture writes
+    "coco": Case("coco", {}),
+    "bedlam": Case("bedlam", {}),
 }
 FIXTURE_SEED = 0
 

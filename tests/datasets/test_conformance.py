@@ -39,6 +39,13 @@ TRUNCATED = {
     "mupots": ("MultiPersonTestSet/TS12/annot.mat", UNREADABLE_MAT),
     # a compressed v5 file cut between two variables reads as one without the later ones
     "surreal": ("cmu/val/run1/*/*_info.mat", rf"({UNREADABLE_MAT}|no 'joints3D' variable)"),
+    "tdpw": ("sequenceFiles/validation/courtyard_drinking_00.pkl", "not a readable pickle, truncated or corrupt"),
+    "mpii": ("mpii_human_pose_v1_u12_1.mat", UNREADABLE_MAT),
+    "agora": ("SMPLX/validation_1_withjv.pkl", "not a readable pickle, truncated or corrupt"),
+    "coco": ("annotations/person_keypoints_val2017.json",
+             "unreadable annotation file: not valid JSON, truncated or corrupt"),
+    "bedlam": ("all_npz_12_training/20221010_3_1000_batch01hand_6fps.npz",
+               "unreadable label file: not an npz archive, or truncated or corrupt"),
 }
 
 
@@ -57,21 +64,23 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 8
+    assert len(NAMES) == 13
 
 
 def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
-    assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal"}
+    assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
+                                                   "agora", "bedlam"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'coco': unknown \(planned, not implemented yet\)"):
-        datasets.folder("coco")
+    with pytest.raises(UsageError, match=r"dataset 'panoptic': unknown \(planned, not implemented yet\)"):
+        datasets.folder("panoptic")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["coco"]["status"] == "planned"
+    assert rows["tdhp_full"]["joints"] == 28 and rows["panoptic"]["status"] == "planned"
+    assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam"))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -26,8 +26,13 @@ IMPLEMENTED = {
     "mupots": "posebank.datasets.mupots",
     "surreal": "posebank.datasets.surreal",
     "h36m_alljoints": "posebank.datasets.h36m.alljoints",
+    "tdpw": "posebank.datasets.tdpw",
+    "coco": "posebank.datasets.coco",
+    "mpii": "posebank.datasets.mpii",
+    "agora": "posebank.datasets.agora",
+    "bedlam": "posebank.datasets.bedlam",
 }
-PLANNED = ("tdpw", "panoptic", "aist", "agora", "bedlam", "coco", "mpii")
+PLANNED = ("panoptic", "aist")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
