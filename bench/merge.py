@@ -239,7 +239,10 @@ def make_plan(size: int, seed: int, spec, sets: dict) -> dict:
     rows = {n: max(MIN_ROWS, round(size * SIZE_WEIGHTS[n] / total)) for n in names}
     largest = max(rows, key=rows.get)
     rows[largest] += size - sum(rows.values())
-    return {"generator_version": GENERATOR_VERSION, "size": size, "seed": seed, "rows_per_shard": ROWS_PER_SHARD,
+    from posebank.core.store import FORMAT_VERSION
+
+    return {"generator_version": GENERATOR_VERSION, "cache_format_version": FORMAT_VERSION, "size": size, "seed": seed,
+            "rows_per_shard": ROWS_PER_SHARD,
             "implausible_fraction": IMPLAUSIBLE_FRACTION, "missing_fraction": MISSING_FRACTION,
             "sources": {s.dataset: {"rows": rows[s.dataset], "joints": sets[s.dataset].n_joints,
                                     "joint_info_sha": joint_digest(sets[s.dataset]),
@@ -347,6 +350,7 @@ def write_shard(path: Path, dataset: str, joint_info, block: dict, attrs: dict) 
         FORMAT_VERSION,
         ROWS_PER_CHUNK,
         SPLITS,
+        V2_DEFAULTS,
         _create,
         _numeric_columns,
         _require_group,
@@ -356,7 +360,9 @@ def write_shard(path: Path, dataset: str, joint_info, block: dict, attrs: dict) 
     with h5py.File(path, "w", libver=("v110", "v110"), track_order=False) as f:
         for name, (dtype, trailing, compress) in _numeric_columns(joint_info.n_joints).items():
             ds = _create(f, name, (n, *trailing), (None, *trailing), dtype, (ROWS_PER_CHUNK, *trailing), compress)
-            ds[...] = np.asarray(block[name], dtype)
+            # the version-2 columns (2D joints, body-model fits) as CacheWriter stores an example without them
+            ds[...] = np.asarray(block[name], dtype) if name in block else np.full((n, *trailing),
+                                                                                  V2_DEFAULTS.get(name, 0), dtype)
         tables = {}
         for name in CATEGORICAL_COLUMNS:
             table: dict[str, int] = {}

@@ -26,7 +26,9 @@ DEMO_DONE = ".posebank-demo-fixtures"
 # what differs from params.yaml: sizes that suit miniature raw trees
 OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60},
                           # one camera of each kind (chest, telephoto, ceiling, low) instead of all 14
-                          "tdhp_full": {"cameras": [0, 2, 3, 9]}},
+                          "tdhp_full": {"cameras": [0, 2, 3, 9]},
+                          # the fixture writes AGORA's 1280x720 images and two of its ten dataframes
+                          "agora": {"resolution": "1280x720", "dataframes": [0, 1]}},
              # shards of about 40 examples instead of 1 GB, so that the miniature caches are cut as big ones are
              "pipeline": {"shard_mb": 4}}
 STORAGE = Path(".dvc-storage")  # the default remote (relative to the workspace)
@@ -165,7 +167,8 @@ def main() -> int:
             f.write(key + "\n")
 
     step("dvc repro: convert -> frames -> detect -> segment -> crop -> validate per dataset, then merge -> "
-         "validate_merge per merge (small5 whole; huge8 and medium3 partial; up-to-date stages are skipped)")
+         "validate_merge per merge (small5 whole; huge8 and medium3 partial), subset per subset (3DPW's test "
+         "subset); up-to-date stages are skipped")
     run("dvc", "repro")
 
     step("dvc push to the default remote (build/demo/.dvc-storage)")
@@ -207,6 +210,17 @@ def main() -> int:
         report = json.loads((reports / "validation" / f"{name}.json").read_text())
         print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
               f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / reports / 'contact' / name}.png")
+        print()
+    for name, sub in (params.get("subsets") or {}).items():
+        with Cache(Path(params["pipeline"]["cache"]) / name) as cache:
+            print(format_summary(cache.summary()))
+            n_split = json.loads((Path(params["pipeline"]["cache"]) / sub["source"] / "index.json").read_text())[
+                "examples_per_split"][sub["split"]]
+        report = json.loads((reports / "validation" / f"{name}.json").read_text())
+        print(f"subset       {len(cache)} = min({sub['size']}, {n_split} {sub['source']} {sub['split']} examples), "
+              f"seed {sub['seed']}, {sub['crop_px']} x {sub['crop_px']} crops")
+        print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
+              f"(pass rate {report['pass_rate']:.0%})")
         print()
     print(f"{len(names)} datasets, {total} examples, {len(params.get('merges') or {})} merges, built and validated "
           f"in {time.time() - t0:.0f} s in {WORKSPACE}")

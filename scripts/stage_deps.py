@@ -7,8 +7,8 @@
 Every import counts, also those inside functions (they run when the stage does); the closure is computed by
 posebank.pipeline.code, which the shard digests use too. Every stage loads its dataset's module through the
 registry (to check the dataset's params entry), so it also depends on the dataset's family folder,
-``src/posebank/datasets/${item.family}`` in dvc.yaml, and what that folder imports. The merge stages (foreach
-merge) have no dataset module of their own.
+``src/posebank/datasets/${item.family}`` in dvc.yaml, and what that folder imports. The merge and subset stages
+(foreach merge, foreach subset) have no dataset module of their own.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from posebank.pipeline import code
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGES = pipeline.STAGES
-MERGE_STAGES = pipeline.MERGE_STAGES  # foreach merge: no dataset module of their own (no family folder)
+MERGE_STAGES = pipeline.NON_DATASET_STAGES  # foreach merge or subset: no dataset module of their own (no family folder)
 FAMILY_DEP = "src/posebank/datasets/${item.family}"
 
 

@@ -359,6 +359,8 @@ class ValidateParams(Section):
     rot_det_tolerance: float = 1.0e-4  # |det R - 1|
     world_up_tolerance: float = 1.0e-3
     min_bbox_visible_frac: float = 0.1  # the part of the person's box inside the crop (truncated people: less than 1)
+    max_keypoint_reproj_px: float = 1.0  # stored 2D joints of a 3D example vs its 3D joints projected (px)
+    max_abs_beta: float = 10.0  # body-model shape coefficients
     image_sample_size: int = 500  # images decoded per cache (seeded sample)
     seed: int = 0
     expected_counts: dict[str, int] = dataclasses.field(default_factory=dict)  # {h36m: 123456}; absent: no check
@@ -494,6 +496,42 @@ def check_merges(entries) -> dict[str, MergeParams]:
     return {str(name): merge_params(str(name), entry) for name, entry in entries.items()}
 
 
+# ------------------------------------------------------------------------------------------- subsets
+@dataclasses.dataclass(frozen=True)
+class SubsetParams(Section):
+    """One entry of ``subsets:``: a fixed-seed sample of one split of a cache, re-cropped square (ReFit's
+    scripts/subsample_3dpw.py: ``np.random.seed(seed)``, ``permutation(N)[:size]``, sorted; 256 x 256 crops of the
+    box's centre and 1.2 x its long side)."""
+
+    source: str = "tdpw"  # the dataset whose cache is sampled
+    split: str = "test"
+    size: int = 3000  # examples: min(size, N)
+    seed: int = 0
+    crop_px: int = 256  # output side
+    box_scale: float = 1.2  # crop side = this x the box's long side (SPIN / ReFit scale = this x max(w, h) / 200)
+    jpeg_quality: int = 95
+
+    def check(self) -> None:
+        require(self.split in MERGE_SPLITS, "split", f"must be one of {', '.join(MERGE_SPLITS)}, got {self.split!r}")
+        require(self.size >= 1, "size", f"must be at least 1, got {self.size}")
+        require(16 <= self.crop_px <= 4096, "crop_px", f"must be in [16, 4096], got {self.crop_px}")
+        require(self.box_scale > 0, "box_scale", f"must be > 0, got {self.box_scale}")
+        require(1 <= self.jpeg_quality <= 100, "jpeg_quality", f"must be in [1, 100], got {self.jpeg_quality}")
+
+
+def check_subsets(entries) -> dict[str, SubsetParams]:
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise ParamsError("subsets", "must be a mapping of subset name -> settings")
+    out = {}
+    for name, entry in entries.items():
+        if not _NAME.match(str(name)):
+            raise ParamsError(f"subsets.{name}", "a name of lower-case letters, digits and _ (a cache folder)")
+        out[str(name)] = section(SubsetParams, entry, f"subsets.{name}")
+    return out
+
+
 SECTIONS = {"pipeline": PipelineParams, "frames": FramesParams, "detect": DetectParams,
             "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams}
 SECTION_KEYS = {cls: key for key, cls in SECTIONS.items()}
@@ -513,6 +551,13 @@ class Params:
     datasets: dict
     merges: dict = dataclasses.field(default_factory=dict)  # name -> MergeParams
     source: str = "params.yaml"
+    subsets: dict = dataclasses.field(default_factory=dict)  # name -> SubsetParams
+
+    def subset(self, name: str) -> SubsetParams:
+        if name not in self.subsets:
+            raise ParamsError(f"{self.source}: subsets", f"no subset named {name!r}; subsets: "
+                              f"{', '.join(self.subsets) or 'none'}")
+        return self.subsets[name]
 
     def merge(self, name: str) -> MergeParams:
         if name not in self.merges:
@@ -539,13 +584,14 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ParamsError(source, f"must hold a mapping of sections, got {type(params).__name__}")
-    known = {*SECTIONS, "datasets", "merges"}
+    known = {*SECTIONS, "datasets", "merges", "subsets"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise ParamsError(f"{source}: {unknown[0]}", f"unknown section; known: {', '.join(sorted(known))}")
     try:
         settings = {name: section(cls, params.get(name), name) for name, cls in SECTIONS.items()}
         merges = check_merges(params.get("merges"))
+        subsets = check_subsets(params.get("subsets"))
     except ParamsError as e:
         raise ParamsError(f"{source}: {e.where}", e.problem) from None
     entries = params.get("datasets") or {}
@@ -566,8 +612,14 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
             raise ParamsError(f"{where}.family", f"must be {families[name]!r}, the dataset's code folder under "
                               f"src/posebank/datasets/ (its DVC stages depend on it), got "
                               f"{(entry or {}).get('family')!r}")
+    for name, sub in subsets.items():
+        if known_datasets is not None and sub.source not in known_datasets:
+            raise ParamsError(f"{source}: subsets.{name}.source", f"{sub.source!r} is not a registered dataset")
+        if name in entries:
+            raise ParamsError(f"{source}: subsets.{name}", "a dataset has that name: the subset's cache would be "
+                              "the dataset's")
     return Params(**settings, datasets={k: dict(v or {}) for k, v in entries.items()}, merges=merges,
-                  source=source)
+                  source=source, subsets=subsets)
 
 
 def load_params(path, required: bool = True) -> dict:

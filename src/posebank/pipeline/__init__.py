@@ -12,9 +12,17 @@ and, foreach merge of params.yaml's ``merges:`` (module ``merge``):
     merge           the source caches -> <merged>/<merge>.h5 (union skeleton, filter; images stay in the caches)
     validate_merge  the merged file -> reports/validation/<merge>.json, contact sheet
 
+and, foreach subset of params.yaml's ``subsets:`` (module ``subset``):
+
+    subset          a dataset's cache -> <cache>/<subset>/ (a fixed-seed sample of one split, re-cropped square:
+                    ReFit's 3DPW fast-validation set)
+
 ``records`` is the format of records.h5, ``shards`` the shard machinery (digest chain, resumption, shard
 formats), ``layout`` where each product lives, ``run`` all stages in one call (``posebank convert``).
 """
 
 STAGES = ("convert", "frames", "detect", "segment", "crop", "validate")
 MERGE_STAGES = ("merge", "validate_merge")
+SUBSET_STAGES = ("subset",)
+# the stages that run foreach merge or subset: no dataset module (family folder) of their own
+NON_DATASET_STAGES = (*MERGE_STAGES, *SUBSET_STAGES)
