@@ -23,7 +23,6 @@ carries (the real SMPLX_*.npz hold a few, e.g. ``joint2num``).
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 import zlib
 from pathlib import Path
@@ -45,12 +44,6 @@ def model_path(folder, gender: str = "neutral") -> Path:
     return Path(folder) / MODEL_FILE.format(gender=gender.upper())
 
 
-def file_sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _load_arrays(path: Path) -> dict[str, np.ndarray]:

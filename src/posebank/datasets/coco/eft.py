@@ -37,7 +37,6 @@ known without the SMPL model files and is left unset.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -45,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from posebank.core.bodymodel import BodyModelFit, axis_angle
+from posebank.core.store import sha256_file as sha256
 from posebank.datasets.base import RawFileError
 from posebank.datasets.coco.annotations import PersonAnnotation, _load_json
 
@@ -90,12 +90,6 @@ class EftFile:
         return f"EFT ({self.dbname})" if self.dbname else "EFT"
 
 
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _array(entry: Mapping, key: str, shape: tuple[int, ...], path: Path, where: str) -> np.ndarray:

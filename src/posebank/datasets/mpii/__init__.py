@@ -72,6 +72,7 @@ from posebank.core.errors import DataError, ParamsError
 from posebank.core.jpeg import jpeg_size
 from posebank.core.settings import check_dataset_params
 from posebank.core.skeleton import JointInfo
+from posebank.core.store import sha256_file as sha256
 from posebank.datasets.base import (
     DatasetInfo,
     Dropped,
@@ -81,7 +82,7 @@ from posebank.datasets.base import (
     check_finite_camera,
 )
 from posebank.datasets.mpii.converted import read_converted
-from posebank.datasets.mpii.eft import HOURGLASS_SHIFT, match, read_eft, sha256
+from posebank.datasets.mpii.eft import HOURGLASS_SHIFT, match, read_eft
 from posebank.datasets.mpii.release import N_JOINTS, Person, read_release
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ and ``root`` unknown, so the cache's camera-frame translation is NaN while the o
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 from pathlib import Path, PurePosixPath
 
@@ -54,12 +53,6 @@ class Fit:
         return BodyModelFit("smpl", "neutral", self.pose, self.betas, np.zeros(3))
 
 
-def sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def read_eft(path) -> list[Fit]:
