@@ -221,7 +221,7 @@ def test_validation_runs_on_a_merge(small5, params, tmp_path):
 def test_read_ahead_keeps_order_raises_reader_errors_and_stops_cleanly():
     import threading
 
-    from posebank.merging.build import _read_ahead
+    from posebank.merging.blocks import read_ahead as _read_ahead
 
     assert list(_read_ahead(iter(range(100)), 2)) == list(range(100))
 

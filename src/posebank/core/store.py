@@ -351,13 +351,16 @@ class CacheFile:
                                    f"this posebank reads ({FORMAT_VERSION})")
         self.joint_info = JointInfo.from_json(a["joint_info"])
         self.dataset = str(a["dataset"])
+        self._n = int(a["n_examples"])
         self._categories: dict[str, list[str]] = {}
+        self._datasets: dict[str, h5py.Dataset] = {}  # looked up once: a merge reads many small blocks
 
     def close(self) -> None:
+        self._datasets.clear()
         self._f.close()
 
     def __len__(self) -> int:
-        return int(self._f.attrs["n_examples"])
+        return self._n
 
     @property
     def attrs(self) -> dict:
@@ -375,11 +378,14 @@ class CacheFile:
         return self._categories[name]
 
     def column(self, name: str, sel=slice(None)) -> np.ndarray:
-        if name not in self._f and name in V2_COLUMNS(1):  # a version-1 file: the column as without the data
-            dtype, trailing, _c = V2_COLUMNS(self.joint_info.n_joints)[name]
-            rows = np.arange(len(self))[sel]
-            return np.full((*np.shape(rows), *trailing), V2_DEFAULTS.get(name, 0), dtype)
-        return self._f[name][sel]
+        ds = self._datasets.get(name)
+        if ds is None:
+            if name not in self._f and name in V2_COLUMNS(1):  # a version-1 file: the column as without the data
+                dtype, trailing, _c = V2_COLUMNS(self.joint_info.n_joints)[name]
+                rows = np.arange(len(self))[sel]
+                return np.full((*np.shape(rows), *trailing), V2_DEFAULTS.get(name, 0), dtype)
+            ds = self._datasets[name] = self._f[name]
+        return ds[sel]
 
     @property
     def format_version(self) -> int:

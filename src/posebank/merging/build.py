@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import queue
-import threading
 import time
 from pathlib import Path
 
@@ -28,12 +26,14 @@ from posebank.core.settings import MergeParams, params_digest
 from posebank.core.skeleton import JointInfo
 from posebank.core.store import ROWS_PER_CHUNK, SPLITS, Cache
 from posebank.merging import plausibility
+from posebank.merging.blocks import BlockStream, BlockTask
 from posebank.merging.skeleton import local_edges, source_joints, union_skeleton
 from posebank.merging.store import (
     COPIED_FROM_SOURCE,
     MergeWriter,
     cache_digest,
     cache_location,
+    joints_compress,
     relative_cache_path,
 )
 
@@ -93,95 +93,17 @@ def _target_joints(dataset: str, present: list[Resolved]) -> JointInfo:
     raise UsageError(f"joints_as: {dataset}", "not a registered dataset nor a source of this merge")
 
 
-def _iter_selected(cache: Cache, wanted: np.ndarray, block_rows: int, columns=COPIED_FROM_SOURCE):
-    """(rows, columns) of the cache's rows whose split code is in ``wanted``, block by block (at most
-    ``block_rows`` rows and BLOCK_JOINT_ROWS rows x joints), read ahead by one thread (:func:`_read_ahead`) while
-    the caller filters and writes; the cache's shard files are closed at the end (a merge reads many caches, one
-    after the other)."""
-    rows = max(ROWS_PER_CHUNK, min(block_rows, BLOCK_JOINT_ROWS // max(cache.joint_info.n_joints, 1)))
-
-    def blocks():
-        try:
-            yield from _blocks(cache, wanted, rows, columns)
-        finally:
-            cache.release()
-
-    return _read_ahead(blocks(), READ_AHEAD)
-
-
-# blocks read ahead of the filter and the writer: memory stays bounded (a few blocks); the reading (HDF5 and
-# decompression) overlaps numpy's filtering (measured: reading the filter's numpy work in the reader thread too is
-# slower, as HDF5 writes hold the interpreter lock)
-READ_AHEAD = 2
-_END = object()
-
-
-def _read_ahead(items, depth: int):
-    """Iterate ``items`` in a reader thread, at most ``depth`` items ahead of the consumer. The reader's exceptions
-    are raised in the consumer; when the consumer stops early (an error while writing, ``close()``), the reader is
-    told to stop, ``items`` is closed in the reader thread and the thread is joined before this returns."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read():
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((_END, None))
-        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
-            put((_END, e))
-        finally:
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
-
-    reader = threading.Thread(target=read, name="merge-read-ahead", daemon=True)
-    reader.start()
-
-    def consume():
-        try:
-            while True:
-                item, error = q.get()
-                if item is _END:
-                    if error is not None:
-                        raise error
-                    return
-                yield item
-        finally:
-            stop.set()
-            reader.join()
-
-    return consume()
-
-
-def _blocks(cache: Cache, wanted: np.ndarray, block_rows: int, columns):
-    n = len(cache)
-    for start in range(0, n, block_rows):
-        stop = min(start + block_rows, n)
-        keep = np.isin(cache.column("split", slice(start, stop)), wanted)
-        if not keep.any():
-            continue
-        rows = np.flatnonzero(keep) + start
-        if keep.all():
-            cols = {c: cache.column(c, slice(start, stop)) for c in columns}
-        else:
-            cols = {c: cache.column(c, slice(start, stop))[keep] for c in columns}
-        yield rows, cols
+def _block_rows(cache: Cache, block_rows: int) -> int:
+    """At most ``block_rows`` rows and BLOCK_JOINT_ROWS rows x joints: memory per block is the same for every
+    source."""
+    return max(ROWS_PER_CHUNK, min(block_rows, BLOCK_JOINT_ROWS // max(cache.joint_info.n_joints, 1)))
 
 
 def build_merge(name: str, spec: MergeParams, cache_dir, out, allow_missing: bool | None = None,
-                block_rows: int = BLOCK_ROWS) -> dict:
-    """Merge ``spec``'s sources from ``cache_dir`` into ``out``; returns the merge's summary counts."""
+                block_rows: int = BLOCK_ROWS, reader: str = "auto") -> dict:
+    """Merge ``spec``'s sources from ``cache_dir`` into ``out``; returns the merge's summary counts. ``reader``:
+    where the sources are read ahead (:class:`posebank.merging.blocks.BlockStream`: a forked process, a thread, or
+    ``auto``)."""
     t0 = time.perf_counter()
     allow = spec.allow_missing if allow_missing is None else allow_missing
     present, missing = resolve_sources(name, spec, cache_dir, allow)
@@ -200,47 +122,58 @@ def build_merge(name: str, spec: MergeParams, cache_dir, out, allow_missing: boo
         edges = [local_edges(m, union.joint_info) for m in union.joint_maps]
         filtering = spec.filter == "plausibility"
         p = spec.plausibility
-        means = plausibility.BoneMeans(len(union.joint_info.edges))
-        train = SPLITS.index("train")
+        # the reads, in the order the merge consumes them: the filter's first pass (the training rows' joints, for
+        # the mean bone lengths), then each merged split's sources in composition order (the columns it copies)
+        subset = [None if np.array_equal(sj.source_index, np.arange(r.cache.joint_info.n_joints))
+                  else tuple(int(i) for i in sj.source_index) for r, sj in zip(present, joints)]
+        first, second = [], []
         if filtering:
-            for r, sj, (pairs, numbers) in zip(present, joints, edges):
-                wanted = [SPLITS.index(s) for s, d in r.spec.splits.items() if d == "train"]
-                # bones are local joint pairs: map the cache's columns to the source's joints only where they differ
-                every_joint = np.array_equal(sj.source_index, np.arange(r.cache.joint_info.n_joints))
-                for _rows, cols in _iter_selected(r.cache, np.array(wanted), block_rows, ("world_coords",)):
-                    wc = cols["world_coords"]
-                    means.add(wc if every_joint else wc[:, sj.source_index], pairs, numbers)
-        mean = means.mean
+            for k, r in enumerate(present):
+                wanted = tuple(SPLITS.index(s) for s, d in r.spec.splits.items() if d == "train")
+                first.append((k, BlockTask(r.path, wanted, _block_rows(r.cache, block_rows), ("world_coords",),
+                                           subset[k])))
+        for split in SPLITS:
+            for k, r in enumerate(present):
+                wanted = tuple(SPLITS.index(s) for s, d in r.spec.splits.items() if d == split)
+                if wanted:
+                    second.append((split, k, BlockTask(r.path, wanted, _block_rows(r.cache, block_rows),
+                                                       COPIED_FROM_SOURCE, subset[k])))
+        for r in present:  # the reader opens its own handles
+            r.cache.release()
         dropped = [dict.fromkeys(plausibility.REASONS, 0) for _ in present]
         kept = [dict.fromkeys(SPLITS, 0) for _ in present]
-        sources_attr = []
-        for r, sj, m in zip(present, joints, union.joint_maps):
-            sources_attr.append({"dataset": r.spec.dataset, "suffix": r.spec.suffix, "splits": dict(r.spec.splits),
-                                 "joints_as": r.spec.joints_as, "joints": r.spec.joints,
-                                 "cache": relative_cache_path(r.path, Path(out)), "cache_digest": cache_digest(r.path),
-                                 "cache_examples": len(r.cache), "joint_names": list(sj.union_names),
-                                 "source_joint_index": sj.source_index.tolist(), "joint_map": m.tolist()})
-        attrs = {"skeletons": union.skeletons(), "missing": missing, "partial": bool(missing),
-                 "filter": {"kind": spec.filter, **({"params": dataclasses.asdict(p), "mean_bone_mm":
-                            [None if not np.isfinite(v) else round(float(v), 3) for v in mean]} if filtering else {})},
-                 "sampler": dataclasses.asdict(spec.sampler),
-                 "params_digest": params_digest({k: v for k, v in dataclasses.asdict(spec).items()
-                                                 if k != "allow_missing"})}
-        with MergeWriter(out, name, union.joint_info, attrs) as w:
-            ids = [w.add_source(r.spec.dataset, sj.joint_info, m)
-                   for r, sj, m in zip(present, joints, union.joint_maps)]
-            for split in SPLITS:
-                code = SPLITS.index(split)
-                for k, (r, sj, (pairs, numbers)) in enumerate(zip(present, joints, edges)):
-                    wanted = [SPLITS.index(s) for s, d in r.spec.splits.items() if d == split]
-                    if not wanted:
-                        continue
-                    check = filtering and code == train and r.spec.dataset not in p.exempt
-                    every_joint = np.array_equal(sj.source_index, np.arange(r.cache.joint_info.n_joints))
-                    for rows, cols in _iter_selected(r.cache, np.array(wanted), block_rows):
-                        if not every_joint:
-                            cols["world_coords"] = cols["world_coords"][:, sj.source_index]
-                            cols["visibility"] = cols["visibility"][:, sj.source_index]
+        with BlockStream([t for _k, t in first] + [t for _s, _k, t in second], mode=reader) as stream:
+            means = plausibility.BoneMeans(len(union.joint_info.edges))
+            for j, (k, _task) in enumerate(first):
+                pairs, numbers = edges[k]
+                for _rows, cols in stream.task(j):
+                    means.add(cols["world_coords"], pairs, numbers)
+            mean = means.mean
+            sources_attr = []
+            for r, sj, m in zip(present, joints, union.joint_maps):
+                sources_attr.append({"dataset": r.spec.dataset, "suffix": r.spec.suffix,
+                                     "splits": dict(r.spec.splits), "joints_as": r.spec.joints_as,
+                                     "joints": r.spec.joints, "cache": relative_cache_path(r.path, Path(out)),
+                                     "cache_digest": cache_digest(r.path), "cache_examples": len(r.cache),
+                                     "joint_names": list(sj.union_names),
+                                     "source_joint_index": sj.source_index.tolist(), "joint_map": m.tolist()})
+            attrs = {"skeletons": union.skeletons(), "missing": missing, "partial": bool(missing),
+                     "filter": {"kind": spec.filter, **({"params": dataclasses.asdict(p), "mean_bone_mm":
+                                [None if not np.isfinite(v) else round(float(v), 3) for v in mean]}
+                                if filtering else {})},
+                     "sampler": dataclasses.asdict(spec.sampler),
+                     "params_digest": params_digest({k: v for k, v in dataclasses.asdict(spec).items()
+                                                     if k != "allow_missing"})}
+            with MergeWriter(out, name, union.joint_info, attrs) as w:
+                ids = []
+                for r, sj, m in zip(present, joints, union.joint_maps):
+                    counts = r.cache.split_counts()
+                    most = sum(counts[s] for s in r.spec.splits)
+                    ids.append(w.add_source(r.spec.dataset, sj.joint_info, m, joints_compress(r.path), most))
+                for j, (split, k, _task) in enumerate(second, len(first)):
+                    pairs, numbers = edges[k]
+                    check = filtering and split == "train" and present[k].spec.dataset not in p.exempt
+                    for rows, cols in stream.task(j):
                         if check:
                             verdict = plausibility.implausible(cols["world_coords"], cols, pairs, numbers, mean, p)
                             for v, reason in enumerate(plausibility.REASONS, 1):
@@ -251,15 +184,16 @@ def build_merge(name: str, spec: MergeParams, cache_dir, out, allow_missing: boo
                                 cols = {c: v[good] for c, v in cols.items()}
                         w.append(ids[k], split, {"row": rows, **cols})
                         kept[k][split] += len(rows)
-            for k, s in enumerate(sources_attr):
-                s["examples_per_split"] = kept[k]
-                s["dropped"] = {reason: n for reason, n in dropped[k].items() if n}
-            w.attrs["sources"] = sources_attr
+                for k, s in enumerate(sources_attr):
+                    s["examples_per_split"] = kept[k]
+                    s["dropped"] = {reason: n for reason, n in dropped[k].items() if n}
+                w.attrs["sources"] = sources_attr
+            reader_info = dict(stream.info)
         totals = {s: sum(kp[s] for kp in kept) for s in SPLITS}
         n_dropped = sum(sum(d.values()) for d in dropped)
         result = {"examples": sum(totals.values()), **{f"examples_{s}": totals[s] for s in SPLITS},
                   "sources": len(present), "missing": len(missing), "joints": union.joint_info.n_joints,
-                  "dropped": n_dropped, "seconds": round(time.perf_counter() - t0, 3)}
+                  "dropped": n_dropped, "seconds": round(time.perf_counter() - t0, 3), **reader_info}
         log.info("merge %s: %d examples (%s) from %d sources, %d union joints, %d dropped by the filter%s -> %s",
                  name, result["examples"], ", ".join(f"{s} {totals[s]}" for s in SPLITS), len(present),
                  union.joint_info.n_joints, n_dropped,

@@ -22,11 +22,19 @@ REASONS = (FEW_JOINTS_IN_BOX, IMPLAUSIBLE_BONE)
 
 def bone_lengths(coords: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """(N, E) lengths of the bones ``pairs`` (local joint pairs), NaN where a joint is missing (the coordinates'
-    precision; the means are summed in float64)."""
+    precision; the means are summed in float64). Per coordinate axis: gathers of contiguous (N, J) planes are
+    about 3x faster than gathering (N, J, 3) rows."""
     if len(pairs) == 0:
         return np.zeros((coords.shape[0], 0), np.float32)
-    d = coords[:, pairs[:, 0]] - coords[:, pairs[:, 1]]  # float32, as stored: 0.1 mm at 10 m
-    return np.sqrt(np.einsum("nej,nej->ne", d, d))
+    a, b = pairs[:, 0], pairs[:, 1]
+    total = None
+    for k in range(3):
+        plane = np.ascontiguousarray(coords[..., k])  # float32, as stored: 0.1 mm at 10 m
+        d = np.take(plane, a, axis=1)
+        d -= np.take(plane, b, axis=1)
+        d *= d
+        total = d if total is None else np.add(total, d, out=total)
+    return np.sqrt(total, out=total)
 
 
 class BoneMeans:
@@ -50,24 +58,28 @@ class BoneMeans:
 
 def joints_in_box(coords: np.ndarray, cols: dict) -> np.ndarray:
     """(N,) number of valid joints whose projection through the example's camera lies in its box (float32: a
-    pixel-level test; undistorted crops skip the distortion model)."""
+    pixel-level test; undistorted crops skip the distortion model). Written out per component on (N, J) planes:
+    a stacked (N, J, 3) x (N, 3, 3) matmul is about 2.5x slower."""
     R = cols["camera/R"].astype(np.float32, copy=False)
     t = cols["camera/t"].astype(np.float32, copy=False)
     K = cols["camera/intrinsic_matrix"].astype(np.float32, copy=False)
     dist = cols["camera/distortion_coeffs"]
     box = cols["bbox"].astype(np.float32, copy=False)
-    pc = np.matmul(coords.astype(np.float32, copy=False) - t[:, None, :], R.transpose(0, 2, 1))
-    z = pc[..., 2]
+    coords = coords.astype(np.float32, copy=False)
+    rel = [coords[..., k] - t[:, None, k] for k in range(3)]
+    x, y, z = (R[:, None, i, 0] * rel[0] + R[:, None, i, 1] * rel[1] + R[:, None, i, 2] * rel[2] for i in range(3))
     with np.errstate(invalid="ignore", divide="ignore"):
-        d = pc[..., :2] / z[..., None]
+        x /= z
+        y /= z
         if dist.any():  # the distortion model only where a camera has coefficients
-            d = distort_normalized(d, dist.astype(np.float64)[:, None, :],
+            d = distort_normalized(np.stack([x, y], axis=-1), dist.astype(np.float64)[:, None, :],
                                    cols["camera/distortion_model"].astype(np.int64)[:, None])
-        u = K[:, None, 0, 0] * d[..., 0] + K[:, None, 0, 1] * d[..., 1] + K[:, None, 0, 2]
-        v = K[:, None, 1, 1] * d[..., 1] + K[:, None, 1, 2]
+            x, y = d[..., 0], d[..., 1]
+        u = K[:, None, 0, 0] * x + K[:, None, 0, 1] * y + K[:, None, 0, 2]
+        v = K[:, None, 1, 1] * y + K[:, None, 1, 2]
         x0, y0 = box[:, None, 0], box[:, None, 1]
         inside = (z > 0) & (u >= x0) & (v >= y0) & (u < x0 + box[:, None, 2]) & (v < y0 + box[:, None, 3])
-    return inside.sum(axis=1)
+    return np.count_nonzero(inside, axis=1)
 
 
 def implausible(coords: np.ndarray, cols: dict, pairs: np.ndarray, numbers: np.ndarray, mean: np.ndarray,

@@ -39,7 +39,14 @@ from posebank.core.store import (
 
 FORMAT_NAME = "posebank.merge"
 FORMAT_VERSION = 1
-COMPRESSION = "lzf"  # the per-example columns: LZF + shuffle (writing is the merge's cost; gzip took 1.5x as long)
+# Compression of the per-example columns (docs/format.md): gzip 4 + shuffle (HDF5's standard filter:
+# deterministic, readable by any HDF5 build) for what compresses; none for the float columns that hardly do
+# (every example has its own crop camera and box: measured 0.80-0.90 of their raw size in the source caches), so
+# a merge does not spend its time recompressing them. A source's joints are compressed only where its cache
+# stores them in at most JOINTS_COMPRESS_BELOW of their raw bytes (many missing joints, say).
+COMPRESSION = True
+RAW_COLUMNS = ("camera/R", "camera/t", "bbox")
+JOINTS_COMPRESS_BELOW = 0.6
 
 # the per-example columns a merge copies from its sources (name -> dtype, trailing shape given J_k joints)
 def merged_columns(n_joints: int) -> dict[str, tuple[str, tuple[int, ...]]]:
@@ -83,6 +90,20 @@ def cache_location(cache_dir, dataset: str) -> Path | None:
     return single if single.is_file() else None
 
 
+def joints_compress(path) -> bool:
+    """Whether a merge compresses the joints of the cache at ``path``: where the cache stores its
+    ``world_coords`` in at most :data:`JOINTS_COMPRESS_BELOW` of their raw bytes (read from the files' metadata)."""
+    path = Path(path)
+    files = sorted(path.glob("*.h5")) if path.is_dir() else [path]
+    stored = raw = 0
+    for file in files:
+        with h5py.File(file, "r") as f:
+            ds = f["world_coords"]
+            stored += ds.id.get_storage_size()
+            raw += ds.size * ds.dtype.itemsize
+    return raw > 0 and stored <= JOINTS_COMPRESS_BELOW * raw
+
+
 def cache_digest(path: Path) -> str:
     """Content digest of a cache: SHA-256 of a folder's index (which holds every shard's SHA-256) or of the file."""
     path = Path(path)
@@ -113,11 +134,17 @@ class MergeWriter:
         _no_times_group(self._file, "sources")
         return self
 
-    def add_source(self, dataset: str, joint_info: JointInfo, joint_map: np.ndarray) -> int:
-        """Declare the next source (in composition order); returns its index."""
+    def add_source(self, dataset: str, joint_info: JointInfo, joint_map: np.ndarray,
+                   compress_joints: bool = False, max_rows: int | None = None) -> int:
+        """Declare the next source (in composition order); returns its index. ``compress_joints``: gzip its
+        ``world_coords`` (see :func:`joints_compress`); ``max_rows``: at most this many rows will come (the source's
+        rows in the merged splits): a smaller source gets smaller chunks, as HDF5 stores uncompressed chunks whole."""
         g = _no_times_group(self._file["sources"], dataset)
+        rows = ROWS_PER_CHUNK if max_rows is None else max(1, min(ROWS_PER_CHUNK, int(max_rows)))
         for name, (dtype, trailing) in merged_columns(joint_info.n_joints).items():
-            _create(g, name, (0, *trailing), (None, *trailing), dtype, (ROWS_PER_CHUNK, *trailing), COMPRESSION)
+            compress = (compress_joints if name == "world_coords" else False if name in RAW_COLUMNS
+                        else COMPRESSION)
+            _create(g, name, (0, *trailing), (None, *trailing), dtype, (rows, *trailing), compress)
         g.create_dataset("joint_map", data=np.asarray(joint_map, np.int32), track_times=False)
         g.attrs["joint_info"] = joint_info.to_json()
         self._sources.append(dataset)
@@ -133,11 +160,15 @@ class MergeWriter:
         b0 = self._sizes[dataset]
         g = self._file["sources"][dataset]
         for name in merged_columns(1):
-            # looked up per block, not kept: a dataset's chunk cache is written out (compressed) when it closes,
-            # so the merge's memory does not grow with its sources' sizes
+            # opened per block and closed explicitly: a dataset's chunk cache is written out (compressed, space
+            # allocated in the file) when it closes, so the merge's memory does not grow with its sources' sizes,
+            # and the file's layout does not depend on when the garbage collector gets to the handle
             ds = g[name]
-            ds.resize(b0 + n, axis=0)
-            ds[b0:b0 + n] = np.asarray(cols[name], ds.dtype)
+            try:
+                ds.resize(b0 + n, axis=0)
+                ds[b0:b0 + n] = np.asarray(cols[name], ds.dtype)
+            finally:
+                ds.id.close()
         code = SPLITS.index(split)
         last = self._segments[-1] if self._segments else None
         if last is not None and last[0] == code and last[1] == source and last[3] + last[4] == b0:
