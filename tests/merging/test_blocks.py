@@ -64,6 +64,7 @@ def test_merges_by_process_and_by_thread_are_byte_identical(small5, small5_cache
         out[mode] = tmp_path / f"{mode}.h5"
         result = build_merge("small5", params.merge("small5"), small5_caches, out[mode], reader=mode)
         assert result["reader"] == mode
+        assert (result.get("reader_peak_rss_mb", 0) > 0) == (mode == "process")  # the reader's own memory
     assert out["process"].read_bytes() == out["thread"].read_bytes() == small5.read_bytes()
 
 

@@ -188,7 +188,7 @@ def build_merge(name: str, spec: MergeParams, cache_dir, out, allow_missing: boo
                     s["examples_per_split"] = kept[k]
                     s["dropped"] = {reason: n for reason, n in dropped[k].items() if n}
                 w.attrs["sources"] = sources_attr
-            reader_info = dict(stream.info)
+        reader_info = dict(stream.info)  # after the stream closed: the reader process reports its memory at the end
         totals = {s: sum(kp[s] for kp in kept) for s in SPLITS}
         n_dropped = sum(sum(d.values()) for d in dropped)
         result = {"examples": sum(totals.values()), **{f"examples_{s}": totals[s] for s in SPLITS},
