@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from builds import CASES
 from helpers import assert_no_output, copy_raw, folder_bytes
 from posebank import datasets
 from posebank.core.camera import Camera
@@ -20,8 +21,6 @@ from posebank.core.skeleton import JointInfo
 from posebank.core.store import SPLITS, Cache
 from posebank.datasets.base import DatasetInfo, DatasetModule, Dropped, RawInstance
 from posebank.pipeline.run import convert
-
-from .conftest import CASES
 
 NAMES = datasets.names()
 REPO = Path(__file__).resolve().parents[2]

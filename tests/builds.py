@@ -1,4 +1,5 @@
-"""Raw fixture trees and their conversions for the dataset conformance suite, built once per session.
+"""Raw fixture trees and their conversions (the dataset conformance suite, the exports), built once per session by the
+``builds`` fixture (tests/conftest.py).
 
 Each registered dataset converts its fixture with its default parameters, overridden only where the runtime asks
 for it (MuCo-3DHP: a few composites; tdhp_full: the cameras the shared tree has). tdhp, tdhp_full and muco_3dhp
@@ -9,8 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-
-import pytest
 
 from posebank import datasets
 
@@ -88,8 +87,3 @@ class Builds:
             datasets.get(name).instances(raw, CASES[name].params, dropped)
             self.conversions[name] = Converted(raw, out, counts, dropped)
         return self.conversions[name]
-
-
-@pytest.fixture(scope="session")
-def builds(tmp_path_factory) -> Builds:
-    return Builds(tmp_path_factory)
