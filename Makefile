@@ -17,10 +17,12 @@ PIP_FILTER := { grep -v --line-buffered "is ignored: it is neither a file nor a 
 
 venv: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements-nodeps.txt build-constraints.txt pyproject.toml
 	@echo "==> creating $(VENV) from requirements.lock (first time: a few minutes)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on -r requirements.lock 2>&1 | $(PIP_FILTER)
+	@PIP_CONSTRAINT=$(CURDIR)/build-constraints.txt $(BIN)/python -m pip install --disable-pip-version-check --no-deps \
+		-r requirements-nodeps.txt 2>&1 | $(PIP_FILTER)
 	@$(BIN)/python -m pip install --disable-pip-version-check --no-deps --no-build-isolation -e . 2>&1 | $(PIP_FILTER)
 	@$(BIN)/python -c "import posebank, h5py, cv2, cdflib, dvc" 
 	@touch $(STAMP)

@@ -168,7 +168,8 @@ def main() -> int:
 
     step("dvc repro: convert -> frames -> detect -> segment -> crop -> validate per dataset, then merge -> "
          "validate_merge per merge (small5 whole; huge8 and medium3 partial), subset per subset (3DPW's test "
-         "subset); up-to-date stages are skipped")
+         "subset), export per export (ReFit's npz files, HumanData, small5 as barecat), refit_config; up-to-date "
+         "stages are skipped")
     run("dvc", "repro")
 
     step("dvc push to the default remote (build/demo/.dvc-storage)")
@@ -222,11 +223,25 @@ def main() -> int:
         print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
               f"(pass rate {report['pass_rate']:.0%})")
         print()
-    print(f"{len(names)} datasets, {total} examples, {len(params.get('merges') or {})} merges, built and validated "
+    from posebank.cli import format_export
+    from posebank.exporting.common import read_manifest
+
+    exports = Path(params["pipeline"]["exports"])
+    export_names = [*(params.get("exports") or {}), *(params.get("merge_exports") or {})]
+    for name in export_names:
+        print(format_export(read_manifest(exports / name), WORKSPACE / exports / name))
+        print()
+    refit = exports / "refit"
+    if refit.is_dir():
+        print(f"ReFit        {WORKSPACE / refit}: {', '.join(sorted(p.name for p in refit.iterdir()))} (ReFit's "
+              "three mixes and a data_config.py over the exported npz files and image roots)")
+        print()
+    print(f"{len(names)} datasets, {total} examples, {len(params.get('merges') or {})} merges, "
+          f"{len(export_names)} exports, built and validated "
           f"in {time.time() - t0:.0f} s in {WORKSPACE}")
     print(f"Data Docs: {WORKSPACE / params['pipeline']['reports'] / 'data_docs/index.html'}")
-    print("inspect a cache or a merge: .venv/bin/posebank info build/demo/data/cache/<name> "
-          "(or build/demo/data/merged/small5.h5)")
+    print("inspect a cache, a merge or an export: .venv/bin/posebank info build/demo/data/cache/<name> "
+          "(or build/demo/data/merged/small5.h5, build/demo/data/exports/<export>)")
     return 0
 
 

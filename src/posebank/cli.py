@@ -155,9 +155,58 @@ def cmd_merge(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from posebank.core.settings import EXPORT_FORMATS, ExportParams, section
+    from posebank.pipeline.export import export, resolve_source, run_refit_config
+
+    params = _params(args)
+    if args.format == "refit-config":
+        if args.name is not None:
+            raise UsageError("export refit-config", f"takes no NAME (got {args.name!r}): it writes ReFit's mixes "
+                             "over the spin exports of params.yaml's exports:")
+        r = run_refit_config(params, out=args.out)
+        print(f"refit config: {args.out or Path(params.pipeline.exports) / 'refit'} "
+              f"({', '.join(r.get('files', []))})")
+        return 0
+    if args.format not in EXPORT_FORMATS:
+        raise UsageError(f"export format {args.format!r}", f"not a format; formats: {', '.join(EXPORT_FORMATS)}, "
+                         "refit-config")
+    if args.name is None:
+        raise UsageError(f"export {args.format}", "needs NAME: a dataset's or subset's cache, a merge, or a path")
+    entry = section(ExportParams, {"format": args.format, "source": args.name, "split": args.split or "",
+                                   "file": args.file or "", "cropped": args.cropped, "crop_px": args.crop_px},
+                    "export")
+    source = resolve_source(params, args.name, args.cache_dir)
+    out = Path(args.out) if args.out else Path(params.pipeline.exports) / f"{Path(args.name).stem}-{args.format}"
+    m = export(entry, source, out, cache_dir=args.cache_dir)
+    print(format_export(m, out))
+    return 0
+
+
+def format_export(m: dict, folder) -> str:
+    src, s = m["source"], m["summary"]
+    options = ", ".join(f"{k}={v}" for k, v in m["options"].items() if v not in (None, False)) or "-"
+    lines = [f"export       {m['export']} of {src['kind']} {src['name']} -> {folder}",
+             f"examples     {s.get('examples', src['examples'])} exported (source: {src['examples']}; "
+             f"{', '.join(f'{k} {v}' for k, v in src['examples_per_split'].items())})",
+             f"files        {', '.join(str(f) for f in s.get('files', [])) or '-'}",
+             f"options      {options}",
+             f"from         {', '.join(f'{k} {v[:12]}' for k, v in src['digests'].items())}",
+             f"built by     posebank {m['posebank_version']}"]
+    for k, v in s.items():
+        if k not in ("examples", "files") and isinstance(v, (int, float, str)):
+            lines.append(f"  {k}: {v}")
+    return "\n".join(lines)
+
+
 def cmd_info(args) -> int:
+    from posebank.exporting.common import is_export, read_manifest
     from posebank.merging.reader import Merge, open_any
 
+    if is_export(args.file):
+        m = read_manifest(args.file)
+        print(json.dumps(m, indent=2) if args.json else format_export(m, args.file))
+        return 0
     with open_any(args.file) as cache:
         if isinstance(cache, Merge):
             s = cache.summary()
@@ -275,8 +324,25 @@ def build_parser() -> argparse.ArgumentParser:
                    help="build from the sources that are built; the merge records the missing ones")
     s.set_defaults(func=cmd_merge)
 
-    s = sub.add_parser("info", help="summarise a cache (folder or file) or a merged file")
-    s.add_argument("file", help="cache folder (pipeline.cache/NAME), single cache file or merged file")
+    s = sub.add_parser("export", help="write a cache or merge for a consumer's training code (spin, humandata, "
+                       "barecat), or ReFit's mixes (refit-config)")
+    s.add_argument("format", help="spin (SPIN / ReFit npz), humandata (mmhuman3d), barecat (posepile / NLF), or "
+                   "refit-config")
+    s.add_argument("name", nargs="?", help="a dataset's or subset's cache (under --cache-dir), a merge of params.yaml, "
+                   "or a path to a cache folder or merged file")
+    s.add_argument("--split", choices=("train", "val", "test"), help="only this split (default: every split)")
+    s.add_argument("--file", help="output file name (default: the format's for the source)")
+    s.add_argument("--cropped", action="store_true", help="spin: ReFit's pre-cropped layout (square crops, "
+                   "orig_shape)")
+    s.add_argument("--crop-px", type=int, default=256, help="spin --cropped: crop side (default 256)")
+    s.add_argument("--out", help="export folder (default: pipeline.exports/NAME-FORMAT; refit-config: "
+                   "pipeline.exports/refit)")
+    s.add_argument("--cache-dir", help="folder holding the caches (default: pipeline.cache)")
+    s.add_argument("--params", help="params file (default: ./params.yaml when present)")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("info", help="summarise a cache (folder or file), a merged file or an export folder")
+    s.add_argument("file", help="cache folder (pipeline.cache/NAME), single cache file, merged file or export folder")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_info)
 

@@ -58,7 +58,11 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     # huge8 only (small5 would refuse: its other sources are not in this workspace): partial, from SURREAL
     params["merges"] = {"huge8": params["merges"]["huge8"]}
     params["subsets"] = {}  # 3DPW's subset needs the 3DPW cache, not in this workspace
+    params["exports"], params["merge_exports"] = {}, {}  # ReFit's datasets and small5 are not in it either
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    dvc = yaml.safe_load((repo / "dvc.yaml").read_text())
+    del dvc["stages"]["refit_config"]  # over ReFit's exports
+    (repo / "dvc.yaml").write_text(yaml.safe_dump(dvc, sort_keys=False))
     sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "small params", cwd=repo)
     shutil.copytree(h36m_raw, repo / "data/raw/h36m")
     datasets.get("surreal").make_fixture(repo / "data/raw/surreal", seed=0)

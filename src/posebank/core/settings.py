@@ -199,12 +199,13 @@ class PipelineParams(Section):
     reports: str = "reports"  # <reports>/validation/<dataset>.json, contact/, data_docs/
     expectations: str = "expectations"  # the Great Expectations project (committed suites)
     merged: str = "data/merged"  # <merged>/<merge>.h5: the merged datasets (huge8, medium3, small5)
+    exports: str = "data/exports"  # <exports>/<export>/: exports for training code (params.yaml exports:)
 
     def check(self) -> None:
         require(self.shard_frames >= 1, "shard_frames", f"must be at least 1, got {self.shard_frames}")
         require(self.shard_mb > 0, "shard_mb", f"must be positive, got {self.shard_mb}")
         require(self.example_kb > 0, "example_kb", f"must be positive, got {self.example_kb}")
-        for name in ("interim", "cache", "reports", "expectations", "merged"):
+        for name in ("interim", "cache", "reports", "expectations", "merged", "exports"):
             require(bool(getattr(self, name)), name, "must be a non-empty path")
 
 
@@ -532,6 +533,56 @@ def check_subsets(entries) -> dict[str, SubsetParams]:
     return out
 
 
+# ------------------------------------------------------------------------------------------- exports
+EXPORT_FORMATS = ("spin", "humandata", "barecat")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportParams(Section):
+    """One entry of ``exports:`` (a dataset's or a subset's cache) or ``merge_exports:`` (a merged file): a format
+    that a consumer's training code reads (:mod:`posebank.exporting`)."""
+
+    format: str = "spin"  # spin (SPIN / ReFit npz), humandata (mmhuman3d), barecat (posepile / NLF)
+    source: str = ""  # the dataset, subset or merge exported
+    split: str = ""  # train / val / test; "" = every split
+    file: str = ""  # the output file name ("" = the format's default for the source)
+    cropped: bool = False  # spin: ReFit's pre-cropped layout (crop_px square crops, with orig_shape)
+    crop_px: int = 256
+
+    def check(self) -> None:
+        require(self.format in EXPORT_FORMATS, "format", f"must be one of {', '.join(EXPORT_FORMATS)}, got "
+                f"{self.format!r}")
+        require(bool(self.source), "source", "must name the dataset, subset or merge to export")
+        require(self.split in ("", *MERGE_SPLITS), "split", f"must be one of {', '.join(MERGE_SPLITS)} or \"\" "
+                f"(every split), got {self.split!r}")
+        require("/" not in self.file and self.file not in (".", ".."), "file", f"a file name, got {self.file!r}")
+        require(16 <= self.crop_px <= 4096, "crop_px", f"must be in [16, 4096], got {self.crop_px}")
+
+    def options(self) -> dict:
+        """The exporter's options: only those set (each format checks its own and refuses the others)."""
+        out: dict = {}
+        if self.split:
+            out["split"] = self.split
+        if self.file:
+            out["file"] = self.file
+        if self.cropped:
+            out["cropped"], out["crop_size"] = True, self.crop_px
+        return out
+
+
+def check_exports(entries, key: str) -> dict[str, ExportParams]:
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise ParamsError(key, "must be a mapping of export name -> settings")
+    out = {}
+    for name, entry in entries.items():
+        if not _NAME.match(str(name)):
+            raise ParamsError(f"{key}.{name}", "a name of lower-case letters, digits and _ (an export folder)")
+        out[str(name)] = section(ExportParams, entry, f"{key}.{name}")
+    return out
+
+
 SECTIONS = {"pipeline": PipelineParams, "frames": FramesParams, "detect": DetectParams,
             "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams}
 SECTION_KEYS = {cls: key for key, cls in SECTIONS.items()}
@@ -552,6 +603,16 @@ class Params:
     merges: dict = dataclasses.field(default_factory=dict)  # name -> MergeParams
     source: str = "params.yaml"
     subsets: dict = dataclasses.field(default_factory=dict)  # name -> SubsetParams
+    exports: dict = dataclasses.field(default_factory=dict)  # name -> ExportParams (of caches)
+    merge_exports: dict = dataclasses.field(default_factory=dict)  # name -> ExportParams (of merges)
+
+    def export(self, name: str) -> tuple[str, ExportParams]:
+        """(``exports`` or ``merge_exports``, its settings) of the export ``name``."""
+        for key in ("exports", "merge_exports"):
+            if name in getattr(self, key):
+                return key, getattr(self, key)[name]
+        raise ParamsError(f"{self.source}: exports", f"no export named {name!r}; exports: "
+                          f"{', '.join([*self.exports, *self.merge_exports]) or 'none'}")
 
     def subset(self, name: str) -> SubsetParams:
         if name not in self.subsets:
@@ -584,7 +645,7 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ParamsError(source, f"must hold a mapping of sections, got {type(params).__name__}")
-    known = {*SECTIONS, "datasets", "merges", "subsets"}
+    known = {*SECTIONS, "datasets", "merges", "subsets", "exports", "merge_exports"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise ParamsError(f"{source}: {unknown[0]}", f"unknown section; known: {', '.join(sorted(known))}")
@@ -592,6 +653,8 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
         settings = {name: section(cls, params.get(name), name) for name, cls in SECTIONS.items()}
         merges = check_merges(params.get("merges"))
         subsets = check_subsets(params.get("subsets"))
+        exports = check_exports(params.get("exports"), "exports")
+        merge_exports = check_exports(params.get("merge_exports"), "merge_exports")
     except ParamsError as e:
         raise ParamsError(f"{source}: {e.where}", e.problem) from None
     entries = params.get("datasets") or {}
@@ -618,8 +681,18 @@ def check_params(params: Mapping | None, source: str = "params.yaml", known_data
         if name in entries:
             raise ParamsError(f"{source}: subsets.{name}", "a dataset has that name: the subset's cache would be "
                               "the dataset's")
+    for name in set(exports) & set(merge_exports):
+        raise ParamsError(f"{source}: merge_exports.{name}", "an entry of exports: has that name (one folder)")
+    for name, e in exports.items():
+        if known_datasets is not None and e.source not in known_datasets and e.source not in subsets:
+            raise ParamsError(f"{source}: exports.{name}.source", f"{e.source!r} is neither a registered dataset "
+                              "nor a subset")
+    for name, e in merge_exports.items():
+        if e.source not in merges:
+            raise ParamsError(f"{source}: merge_exports.{name}.source", f"{e.source!r} is not a merge; merges: "
+                              f"{', '.join(merges) or 'none'}")
     return Params(**settings, datasets={k: dict(v or {}) for k, v in entries.items()}, merges=merges,
-                  source=source, subsets=subsets)
+                  source=source, subsets=subsets, exports=exports, merge_exports=merge_exports)
 
 
 def load_params(path, required: bool = True) -> dict:

@@ -17,6 +17,12 @@ and, foreach subset of params.yaml's ``subsets:`` (module ``subset``):
     subset          a dataset's cache -> <cache>/<subset>/ (a fixed-seed sample of one split, re-cropped square:
                     ReFit's 3DPW fast-validation set)
 
+and, foreach export of params.yaml's ``exports:`` / ``merge_exports:`` (module ``export``):
+
+    export          a dataset's or subset's cache -> <exports>/<export>/ (SPIN / ReFit npz, HumanData, barecat)
+    export_merge    a merged file -> <exports>/<export>/
+    refit_config    the SPIN exports -> <exports>/refit/ (ReFit's three dataset mixes and its data_config.py)
+
 ``records`` is the format of records.h5, ``shards`` the shard machinery (digest chain, resumption, shard
 formats), ``layout`` where each product lives, ``run`` all stages in one call (``posebank convert``).
 """
@@ -24,5 +30,6 @@ formats), ``layout`` where each product lives, ``run`` all stages in one call (`
 STAGES = ("convert", "frames", "detect", "segment", "crop", "validate")
 MERGE_STAGES = ("merge", "validate_merge")
 SUBSET_STAGES = ("subset",)
-# the stages that run foreach merge or subset: no dataset module (family folder) of their own
-NON_DATASET_STAGES = (*MERGE_STAGES, *SUBSET_STAGES)
+EXPORT_STAGES = ("export", "export_merge", "refit_config")
+# the stages that run foreach merge, subset or export: no dataset module (family folder) of their own
+NON_DATASET_STAGES = (*MERGE_STAGES, *SUBSET_STAGES, *EXPORT_STAGES)
