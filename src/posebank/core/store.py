@@ -353,10 +353,12 @@ class CacheFile:
         self.dataset = str(a["dataset"])
         self._n = int(a["n_examples"])
         self._categories: dict[str, list[str]] = {}
-        self._datasets: dict[str, h5py.Dataset] = {}  # looked up once: a merge reads many small blocks
+        # the names this file holds, looked up once (a merge reads many small blocks); the datasets themselves are
+        # opened per read: an open dataset keeps its chunk cache (up to 1 MB), and a folder cache has up to 16
+        # shard files open
+        self._names: set[str] = set()
 
     def close(self) -> None:
-        self._datasets.clear()
         self._f.close()
 
     def __len__(self) -> int:
@@ -378,14 +380,13 @@ class CacheFile:
         return self._categories[name]
 
     def column(self, name: str, sel=slice(None)) -> np.ndarray:
-        ds = self._datasets.get(name)
-        if ds is None:
+        if name not in self._names:
             if name not in self._f and name in V2_COLUMNS(1):  # a version-1 file: the column as without the data
                 dtype, trailing, _c = V2_COLUMNS(self.joint_info.n_joints)[name]
                 rows = np.arange(len(self))[sel]
                 return np.full((*np.shape(rows), *trailing), V2_DEFAULTS.get(name, 0), dtype)
-            ds = self._datasets[name] = self._f[name]
-        return ds[sel]
+            self._names.add(name)
+        return self._f[name][sel]
 
     @property
     def format_version(self) -> int:
