@@ -43,7 +43,8 @@ at a time, all with the page cache warm (the read floor runs first) and BLAS / O
   reader process) while it filters and writes, so on two cores the slower of the two floors bounds it
   (``examples_per_s_at_slower_floor``); one core doing both bounds it at ``read + write``;
 * ``posebank``: ``build_merge("huge8", spec, cache_dir, out, allow_missing=False)`` (``--repeats`` runs: the best
-  time, the highest RSS: the merge process's own peak + its reader process's), read back with ``Merge``;
+  time, the highest RSS: the merge process's own peak + what its forked reader process added to the pages they
+  share), read back with ``Merge``;
 * ``baseline``: posepile's way (merging/merged_dataset3d.py, datasets3d.py): every source cache loaded into memory as
   per-example Python objects (Pose3DExample's attributes: image path, world coords, box, a camera object with its
   arrays), every example's joints expanded to the dense union (555 x 3 float32, NaN where absent: convert_dataset;
@@ -944,10 +945,12 @@ def ratio(a, b, digits: int = 2):
 
 
 def combined_rss(run: dict) -> float:
-    """Peak RSS of a posebank merge: its process's and its reader process's (``build_merge`` reports the reader's;
-    the wait4 figure is the larger of the two, not their sum)."""
-    r = run["result"]
-    return round(r["peak_rss_self_mb"] + (r["result"].get("reader_peak_rss_mb") or 0.0), 1)
+    """Peak RSS of a posebank merge: its process's own, plus what its forked reader process added to the pages it
+    shares with it from the fork (its peak RSS less its RSS when it started: ``build_merge`` reports both; the wait4
+    figure is the larger of the two processes' peaks, not their sum)."""
+    r = run["result"]["result"]
+    reader = (r.get("reader_peak_rss_mb") or 0.0) - (r.get("reader_start_rss_mb") or 0.0)
+    return round(run["result"]["peak_rss_self_mb"] + reader, 1)
 
 
 def bench_size(size: int, args, spec, sets: dict, union, profile: bool) -> dict:
@@ -1000,10 +1003,11 @@ def bench_size(size: int, args, spec, sets: dict, union, profile: bool) -> dict:
         "user_seconds_best": best["user_seconds"], "system_seconds_best": best["system_seconds"],
         "examples_per_s": round(res["examples"] / seconds), "source_rows_per_s": round(size / seconds),
         "peak_rss_mb": max(combined_rss(x) for x in runs), "peak_rss_mb_runs": [combined_rss(x) for x in runs],
-        "peak_rss_rule": "the merge process's own peak RSS + its reader process's (each from its own rusage; pages "
-                         "they share counted twice)",
+        "peak_rss_rule": "the merge process's own peak RSS + its forked reader process's peak RSS less the reader's "
+                         "RSS when it started (the pages the two share from the fork, counted once)",
         "merge_process_peak_rss_mb_runs": [x["result"]["peak_rss_self_mb"] for x in runs],
         "reader_process_peak_rss_mb_runs": [x["result"]["result"].get("reader_peak_rss_mb") for x in runs],
+        "reader_process_start_rss_mb_runs": [x["result"]["result"].get("reader_start_rss_mb") for x in runs],
         "reader": res.get("reader"),
         "rss_after_imports_mb": best["result"]["rss_after_imports_mb"],
         "output_bytes": merged.stat().st_size, "annotation_bytes": merged_ann,

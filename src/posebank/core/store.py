@@ -496,9 +496,11 @@ class Cache:
     come as codes into ``categories(name)``, which for a folder is the union of its shards' labels in order.
     """
 
-    def __init__(self, path_or_fileobj):
+    def __init__(self, path_or_fileobj, max_open: int = MAX_OPEN_SHARDS):
+        """``max_open``: shard files kept open at most (a reader going through the cache in order needs 2)."""
         is_fileobj = hasattr(path_or_fileobj, "read")
         self.path = None if is_fileobj else Path(path_or_fileobj)
+        self.max_open = max(1, int(max_open))
         self.index: dict | None = None
         self._categories: dict[str, list[str]] = {}
         self._remaps: dict[tuple[int, str], np.ndarray] = {}
@@ -521,7 +523,7 @@ class Cache:
 
     # ------------------------------------------------------------------------------------------ parts
     def _part(self, k: int) -> CacheFile:
-        """Shard k, opened on first use; the least recently used one is closed beyond MAX_OPEN_SHARDS (memory stays
+        """Shard k, opened on first use; the least recently used one is closed beyond ``max_open`` (memory stays
         bounded however many shards a pass reads)."""
         part = self._parts[k]
         if part is not None and self.index is not None and self._open[-1] != k:
@@ -541,7 +543,7 @@ class Cache:
                                        "index was written (rebuild the cache)")
             self._parts[k] = part
             self._open.append(k)
-            if len(self._open) > MAX_OPEN_SHARDS:
+            if len(self._open) > self.max_open:
                 oldest = self._open.pop(0)
                 self._parts[oldest].close()
                 self._parts[oldest] = None

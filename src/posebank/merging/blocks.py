@@ -80,8 +80,8 @@ def task_items(tasks: Sequence[BlockTask]) -> Iterator[tuple]:
     try:
         for k, task in enumerate(tasks):
             cache = caches.get(task.path)
-            if cache is None:
-                cache = caches[task.path] = Cache(task.path)
+            if cache is None:  # read in order: two open shards suffice (each open file holds HDF5 caches)
+                cache = caches[task.path] = Cache(task.path, max_open=2)
             try:
                 for rows, cols in source_blocks(cache, task):
                     yield k, rows, cols
@@ -215,7 +215,16 @@ class _Slots:
         return out
 
 
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
 def _reader_main(tasks, q, free, slots: _Slots) -> None:  # the forked reader process
+    start = _rss_mb()  # the pages it shares with the merge process from the fork (counted in both RSS figures)
     try:
         for k, rows, cols in task_items(tasks):
             if rows is None:
@@ -228,7 +237,7 @@ def _reader_main(tasks, q, free, slots: _Slots) -> None:  # the forked reader pr
                 q.put((k, -1, (rows, cols)))
             else:
                 q.put((k, slot, layout))
-        q.put((_DONE, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, None))
+        q.put((_DONE, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, start))
     except BaseException as e:  # noqa: BLE001 - handed to the merge, raised there
         q.put((_ERROR, _portable_error(e), None))
     q.close()
@@ -238,7 +247,8 @@ def _reader_main(tasks, q, free, slots: _Slots) -> None:  # the forked reader pr
 def read_ahead_process(tasks: Sequence[BlockTask], depth: int = DEPTH, info: dict | None = None):
     """:func:`task_items` in a forked reader process, at most ``depth`` blocks ahead, the blocks passed in shared
     memory (:class:`_Slots`). A block's arrays are valid until the consumer asks for the next one. ``info`` (if
-    given) gets the reader's peak RSS (MiB) at the end. When the consumer stops early, the reader is killed and
+    given) gets the reader's peak RSS (MiB) at the end, and its RSS when it started (the pages it shares with the
+    merge process from the fork). When the consumer stops early, the reader is killed and
     reaped."""
     ctx = multiprocessing.get_context("fork")
     slots = _Slots(depth + 1)
@@ -273,6 +283,7 @@ def read_ahead_process(tasks: Sequence[BlockTask], depth: int = DEPTH, info: dic
                 if item[0] == _DONE:
                     if info is not None:
                         info["reader_peak_rss_mb"] = round(float(item[1]), 1)
+                        info["reader_start_rss_mb"] = round(float(item[2]), 1)
                     state["finished"] = True
                     return
                 if item[0] == _ERROR:
