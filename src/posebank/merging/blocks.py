@@ -178,7 +178,7 @@ def _portable_error(e: BaseException) -> BaseException:
     return RuntimeError(f"merge reader process: {''.join(traceback.format_exception(e)).rstrip()}")
 
 
-SLOTS_BYTES = 8 << 20  # one block's arrays (at most BLOCK_JOINT_ROWS rows x joints: about 4.5 MB)
+SLOTS_BYTES = 6 << 20  # one block's arrays (at most 8192 rows and 2^18 rows x joints: 4.7 MB at most)
 _ALIGN = 64
 
 
@@ -191,6 +191,9 @@ class _Slots:
     def __init__(self, n: int, size: int = SLOTS_BYTES):
         self.n, self.size = n, size
         self.mem = mmap.mmap(-1, n * size)
+        # touched once, before the fork: the slots are resident from the start in both processes (shared pages,
+        # counted once), whatever size the blocks of a given merge reach
+        np.frombuffer(self.mem, np.uint8)[:] = 0
 
     def put(self, slot: int, arrays: dict[str, np.ndarray]) -> list | None:
         """Copy ``arrays`` into ``slot``; their layout, or None when they do not fit (then they go pickled)."""
@@ -224,7 +227,8 @@ def _rss_mb() -> float:
 
 
 def _reader_main(tasks, q, free, slots: _Slots) -> None:  # the forked reader process
-    start = _rss_mb()  # the pages it shares with the merge process from the fork (counted in both RSS figures)
+    int(np.frombuffer(slots.mem, np.uint8)[::mmap.PAGESIZE].sum())  # map the shared slots' pages in now
+    start = _rss_mb()  # the pages it shares with the merge process (from the fork, the slots): counted in both
     try:
         for k, rows, cols in task_items(tasks):
             if rows is None:
