@@ -165,8 +165,9 @@ def cmd_export(args) -> int:
             raise UsageError("export refit-config", f"takes no NAME (got {args.name!r}): it writes ReFit's mixes "
                              "over the spin exports of params.yaml's exports:")
         r = run_refit_config(params, out=args.out)
-        print(f"refit config: {args.out or Path(params.pipeline.exports) / 'refit'} "
-              f"({', '.join(r.get('files', []))})")
+        missing = sorted({d for mix in r["configs"].values() for d in mix["missing"]})
+        print(f"refit config: {args.out or Path(params.pipeline.exports) / 'refit'}: {', '.join(r['configs'])}, "
+              f"{r['data_config']}" + (f"; not exported: {', '.join(missing)}" if missing else ""))
         return 0
     if args.format not in EXPORT_FORMATS:
         raise UsageError(f"export format {args.format!r}", f"not a format; formats: {', '.join(EXPORT_FORMATS)}, "
@@ -184,17 +185,19 @@ def cmd_export(args) -> int:
 
 
 def format_export(m: dict, folder) -> str:
+    from posebank.pipeline.export import exported_files
+
     src, s = m["source"], m["summary"]
     options = ", ".join(f"{k}={v}" for k, v in m["options"].items() if v not in (None, False)) or "-"
     lines = [f"export       {m['export']} of {src['kind']} {src['name']} -> {folder}",
              f"examples     {s.get('examples', src['examples'])} exported (source: {src['examples']}; "
              f"{', '.join(f'{k} {v}' for k, v in src['examples_per_split'].items())})",
-             f"files        {', '.join(str(f) for f in s.get('files', [])) or '-'}",
+             f"files        {', '.join(exported_files(s)) or '-'}",
              f"options      {options}",
              f"from         {', '.join(f'{k} {v[:12]}' for k, v in src['digests'].items())}",
              f"built by     posebank {m['posebank_version']}"]
     for k, v in s.items():
-        if k not in ("examples", "files") and isinstance(v, (int, float, str)):
+        if k not in ("examples", "files", "file") and isinstance(v, (int, float, str)):
             lines.append(f"  {k}: {v}")
     return "\n".join(lines)
 

@@ -496,11 +496,12 @@ class Cache:
     come as codes into ``categories(name)``, which for a folder is the union of its shards' labels in order.
     """
 
-    def __init__(self, path_or_fileobj, max_open: int = MAX_OPEN_SHARDS):
-        """``max_open``: shard files kept open at most (a reader going through the cache in order needs 2)."""
+    def __init__(self, path_or_fileobj, max_open: int | None = None):
+        """``max_open``: shard files kept open at most (default MAX_OPEN_SHARDS; a reader going through the cache
+        in order needs 2)."""
         is_fileobj = hasattr(path_or_fileobj, "read")
         self.path = None if is_fileobj else Path(path_or_fileobj)
-        self.max_open = max(1, int(max_open))
+        self.max_open = max(1, int(MAX_OPEN_SHARDS if max_open is None else max_open))
         self.index: dict | None = None
         self._categories: dict[str, list[str]] = {}
         self._remaps: dict[tuple[int, str], np.ndarray] = {}

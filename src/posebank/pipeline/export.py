@@ -57,10 +57,16 @@ def run_export_entry(name: str, params: Params, cache_dir=None, out=None) -> dic
 def export(entry: ExportParams, source: Path, out: Path, cache_dir=None) -> dict:
     m = run_export(entry.format, exporter(entry.format), source, out, entry.options(), cache_dir=cache_dir)
     s = m["summary"]
+    files = exported_files(s)
     log.info("export %s of %s (%s, %d examples) -> %s%s", entry.format, m["source"]["name"], m["source"]["kind"],
-             int(s.get("examples", m["source"]["examples"])), out,
-             f": {', '.join(str(f) for f in s['files'])}" if s.get("files") else "")
+             int(s.get("examples", m["source"]["examples"])), out, f": {', '.join(files)}" if files else "")
     return m
+
+
+def exported_files(summary: dict) -> list[str]:
+    """The files an exporter's summary names (``files``, or one ``file``)."""
+    files = summary.get("files") or ([summary["file"]] if summary.get("file") else [])
+    return [str(f) for f in files]
 
 
 def run_refit_config(params: Params, out=None) -> dict:
