@@ -5,8 +5,7 @@ mmhuman3d HumanData (:mod:`.humandata`), posepile / NLF barecat (:mod:`.barecat_
 from __future__ import annotations
 
 from posebank.core.errors import UsageError
-
-FORMATS = ("spin", "humandata", "barecat")
+from posebank.core.settings import EXPORT_FORMATS as FORMATS
 
 
 def exporter(fmt: str):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from posebank.core.errors import UsageError
 from posebank.core.settings import ExportParams, Params
-from posebank.exporting import FORMATS, exporter
+from posebank.exporting import exporter
 from posebank.exporting.common import run_export
 from posebank.merging.store import cache_location, is_merge_file
 from posebank.pipeline.merge import merged_path
@@ -117,7 +117,3 @@ def refit_config_main(argv=None) -> int:
         return 0
 
     return run_guarded(go)
-
-
-__all__ = ["FORMATS", "export", "export_folder", "main", "refit_config_main", "resolve_source", "run_export_entry",
-           "run_refit_config"]
