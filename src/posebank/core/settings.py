@@ -210,6 +210,28 @@ class PipelineParams(Section):
 
 
 @dataclasses.dataclass(frozen=True)
+class FetchParams(Section):
+    """fetch@<dataset>: where downloads go and how they are retried and unpacked (docs/fetching.md)."""
+
+    downloads: str = "data/downloads"  # <downloads>/<family>/<file>: the downloaded files (.part while incomplete)
+    retries: int = 3  # retries of a download after a connection error, a timeout or a 5xx answer (backoff 2, 4, 8 s)
+    timeout_s: float = 60.0  # seconds without an answer or a byte before a connection counts as failed
+    max_extract_gb: float = 2000.0  # an archive unpacking to more than this many GB (10^9 bytes) is refused
+    max_members: int = 5_000_000  # an archive with more members (files and folders) than this is refused
+
+    def check(self) -> None:
+        require(bool(self.downloads), "downloads", "must be a non-empty path")
+        require(self.retries >= 0, "retries", f"must be at least 0, got {self.retries}")
+        require(self.timeout_s > 0, "timeout_s", f"must be positive, got {self.timeout_s}")
+        require(self.max_extract_gb > 0, "max_extract_gb", f"must be positive, got {self.max_extract_gb}")
+        require(self.max_members >= 1, "max_members", f"must be at least 1, got {self.max_members}")
+
+    @property
+    def max_extract_bytes(self) -> int:
+        return int(self.max_extract_gb * 1e9)
+
+
+@dataclasses.dataclass(frozen=True)
 class FramesParams(Section):
     jpeg_quality: int = 95  # quality of the stored full frames
 
@@ -583,7 +605,7 @@ def check_exports(entries, key: str) -> dict[str, ExportParams]:
     return out
 
 
-SECTIONS = {"pipeline": PipelineParams, "frames": FramesParams, "detect": DetectParams,
+SECTIONS = {"pipeline": PipelineParams, "fetch": FetchParams, "frames": FramesParams, "detect": DetectParams,
             "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams}
 SECTION_KEYS = {cls: key for key, cls in SECTIONS.items()}
 
@@ -605,6 +627,7 @@ class Params:
     subsets: dict = dataclasses.field(default_factory=dict)  # name -> SubsetParams
     exports: dict = dataclasses.field(default_factory=dict)  # name -> ExportParams (of caches)
     merge_exports: dict = dataclasses.field(default_factory=dict)  # name -> ExportParams (of merges)
+    fetch: FetchParams = dataclasses.field(default_factory=FetchParams)
 
     def export(self, name: str) -> tuple[str, ExportParams]:
         """(``exports`` or ``merge_exports``, its settings) of the export ``name``."""

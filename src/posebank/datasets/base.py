@@ -23,7 +23,13 @@ against :class:`DatasetModule` by the conformance tests. It provides
   :mod:`posebank.pipeline.plan`;
 * optionally ``provenance(root, params)``: a JSON-able dict stored with the cache (``provenance`` attribute): where
   the body-model fits come from (``{"body_model": {"model": "smpl", "source": "3DPW's own SMPL fits"}}``) and
-  the optional inputs attached (``"attached": [{"kind": "eft", "path": ..., "sha256": ...}]``).
+  the optional inputs attached (``"attached": [{"kind": "eft", "path": ..., "sha256": ...}]``);
+* optionally ``RESOURCES``: the raw files the fetch stage downloads (:class:`posebank.fetching.resources.Resource`:
+  a direct URL, the digest a public source publishes for it, named in a comment above the constant, and how it is
+  unpacked into the raw tree), or a function of the checked params returning them; only where such a URL and
+  checksum exist;
+* optionally ``RAW_INSTRUCTIONS`` (str): what to download by hand and where to put it, printed by the fetch stage
+  when the raw tree is incomplete (a family package's own applies to its datasets that define none).
 
 2D-only datasets (COCO, MPII) give ``keypoints2d`` and no 3D (``world_coords`` all NaN) and an intrinsics-only
 camera (``intrinsics_only``: R = I, t = 0, the world frame is the camera's); datasets with body-model fits give
@@ -132,7 +138,7 @@ class DatasetModule(Protocol):
     def make_fixture(self, root, seed: int = 0) -> Path: ...
 
 
-OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "SHARD_KEY", "provenance")
+OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "SHARD_KEY", "provenance", "RESOURCES", "RAW_INSTRUCTIONS")
 
 
 def check_finite_camera(camera: Camera, where) -> None:

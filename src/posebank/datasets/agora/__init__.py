@@ -558,3 +558,19 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.agora.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# No direct download: the release is handed out after a registration.
+RAW_INSTRUCTIONS = """
+    AGORA is handed out after a registration on its homepage. Download the ground-truth dataframes with SMPL and
+    SMPL-X joints (train_SMPL.zip, validation_SMPL.zip, train_SMPLX.zip, validation_SMPLX.zip), the images at the
+    resolution params.yaml selects (3840x2160, or 1280x720), the per-person fits (smpl_gt, smplx_gt) and, with
+    masks: true, the person masks (train_masks_3840x2160.zip, and the validation ones). Arrange them as posepile's
+    ds/agora/main.sh does:
+        SMPL/<train_0..9, validation_0..9>_withjv.pkl
+        SMPLX/<train_0..9, validation_0..9>_withjv.pkl
+        train_<i>/<image>.png, validation/<image>.png          the images of each dataframe
+        smpl_gt/..., smplx_gt/...                              the fits, at the dataframes' gt_path_smpl(x)
+        train/<scene>/<mask>.png, validation/<scene>/<mask>.png   the masks
+"""

@@ -511,3 +511,18 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.bedlam.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# No direct download: the release is handed out after a registration.
+RAW_INSTRUCTIONS = """
+    BEDLAM is handed out after a registration on its homepage. Download the training labels
+    (all_npz_12_training.zip) and, for every scene, its images: bedlam_images_train/<scene>_6fps.tar (images:
+    png), or the scene's png or mp4 archives (images: mp4, as posepile); the masks are optional. The raw folder
+    then holds
+        all_npz_12_training/<scene>_6fps.npz
+        <scene>_6fps/png/seq_NNNNNN/seq_NNNNNN_FFFF.png        (or <scene>/png/..., or <scene>/mp4/seq_NNNNNN.mp4)
+        <scene>/masks/seq_NNNNNN/seq_NNNNNN_FFFF_env.png       optional
+    3D joints need the SMPL-X model (SMPLX_NEUTRAL.npz, v1.1, licensed at smpl-x.is.tue.mpg.de) in
+    datasets.bedlam.body_model_dir.
+"""

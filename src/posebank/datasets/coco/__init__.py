@@ -72,6 +72,7 @@ from posebank.datasets.coco.annotations import (
     visibility_array,
 )
 from posebank.datasets.coco.selection import RULES, select_rows
+from posebank.fetching.resources import Resource
 
 log = logging.getLogger(__name__)
 
@@ -366,3 +367,50 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.coco.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# The release's zips (images.cocodataset.org), with the sizes and sha256 digests that tensorflow/datasets publishes:
+# tensorflow_datasets/url_checksums/coco2017.txt (commit 2282548bab4888cabcdca563e3ed01370e7a9bdc; the 2017 files)
+# and tensorflow_datasets/url_checksums/coco.txt (commit 333639b37af6c6fedf3610a4a2d42f1c6ef6f7d5; the 2014 files,
+# and the same 2017 values). Each zip unpacks into the raw layout as it is: annotations/, train<year>/, val<year>/.
+_ZIPS = {
+    ("annotations", 2017): Resource(
+        url="http://images.cocodataset.org/annotations/annotations_trainval2017.zip",
+        filename="annotations_trainval2017.zip", size=252907541,
+        sha256="113a836d90195ee1f884e704da6304dfaaecff1f023f49b6ca93c4aaae470268"),
+    ("train", 2017): Resource(
+        url="http://images.cocodataset.org/zips/train2017.zip", filename="train2017.zip", size=19336861798,
+        sha256="69a8bb58ea5f8f99d24875f21416de2e9ded3178e903f1f7603e283b9e06d929"),
+    ("val", 2017): Resource(
+        url="http://images.cocodataset.org/zips/val2017.zip", filename="val2017.zip", size=815585330,
+        sha256="4f7e2ccb2866ec5041993c9cf2a952bbed69647b115d0f74da7ce8f4bef82f05"),
+    ("annotations", 2014): Resource(
+        url="http://images.cocodataset.org/annotations/annotations_trainval2014.zip",
+        filename="annotations_trainval2014.zip", size=252872794,
+        sha256="031296bbc80c45a1d1f76bf9a90ead27e94e99ec629208449507a4917a3bf009"),
+    ("train", 2014): Resource(
+        url="http://images.cocodataset.org/zips/train2014.zip", filename="train2014.zip", size=13510573713,
+        sha256="ede4087e640bddba550e090eae701092534b554b42b05ac33f0300b984b31775"),
+    ("val", 2014): Resource(
+        url="http://images.cocodataset.org/zips/val2014.zip", filename="val2014.zip", size=6645013297,
+        sha256="fe9be816052049c34717e077d9e34aa60814a55679f804cd043e3cbee3b9fde0"),
+}
+
+
+def _resources(params: dict | None) -> tuple[Resource, ...]:
+    """The zips the params need: the year's annotations and the image zip of each selected split."""
+    p = check_params(params)
+    return (_ZIPS["annotations", p["year"]], *(_ZIPS[split, p["year"]] for split in splits(p)))
+
+
+RESOURCES = _resources  # the fetch stage's direct downloads (posebank.fetching.resources)
+RAW_INSTRUCTIONS = """
+    The fetch stage downloads COCO's zips itself (annotations_trainval<year>.zip and the image zips of the
+    selected splits, <split><year>.zip, from images.cocodataset.org) and unpacks them into the raw folder:
+        annotations/person_keypoints_{train,val}<year>.json
+        train<year>/*.jpg, val<year>/*.jpg
+    The optional EFT fits (datasets.coco.eft, e.g. eft/COCO2014-All-ver01.json) are not part of the release: get
+    them from facebookresearch/eft (its download script for the fitting data) and put the file where eft names it
+    (relative to the raw folder, or an absolute path).
+"""

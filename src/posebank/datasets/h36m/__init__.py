@@ -480,3 +480,18 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.h36m.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# No direct download: the release is handed out after a registration (h36m and h36m_alljoints read this tree).
+RAW_INSTRUCTIONS = """
+    Human3.6M is handed out after a registration on its homepage (a licence for non-commercial research). From its
+    download page get, for every subject params.yaml selects (train_subjects, val_subjects, test_subjects: S1 S5 S6
+    S7 S8 S9 S11 by default), the D3 Positions poses and the videos, and optionally the person boxes (Segments,
+    ground_truth_bb), plus metadata.xml from the release's code (Release-v1.2). Unpack them so that the raw folder
+    holds (h36m and h36m_alljoints read the same tree):
+        metadata.xml                                          (or Release-v1.2/metadata.xml)
+        S<n>/MyPoseFeatures/D3_Positions/<Action>.cdf
+        S<n>/Videos/<Action>.<camera id>.mp4                  the cameras params.yaml selects
+        S<n>/MySegmentsMat/ground_truth_bb/<Action>.<camera id>.mat   optional: the release's person boxes
+"""

@@ -84,6 +84,7 @@ from posebank.datasets.base import (
 from posebank.datasets.mpii.converted import read_converted
 from posebank.datasets.mpii.eft import HOURGLASS_SHIFT, match, read_eft
 from posebank.datasets.mpii.release import N_JOINTS, Person, read_release
+from posebank.fetching.resources import Resource
 
 log = logging.getLogger(__name__)
 
@@ -431,3 +432,27 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.mpii.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# The release's images and annotations (datasets.d2.mpi-inf.mpg.de), with the sizes and sha256 digests that
+# tensorflow/datasets publishes in tensorflow_datasets/url_checksums/mpii_human_pose.txt (commit
+# dbbaa39761c52e3963440d70954a4f972a70aace). The tar unpacks to images/, the zip to mpii_human_pose_v1_u12_2/
+# holding mpii_human_pose_v1_u12_1.mat (check_layout reads it there too).
+RESOURCES = (
+    Resource(url="https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1.tar.gz",
+             filename="mpii_human_pose_v1.tar.gz", size=12088943206,
+             sha256="6d26fbf89f49a7aeff4aa5f98123763f334693806b98eb15630f57a0b50998ce"),
+    Resource(url="https://datasets.d2.mpi-inf.mpg.de/andriluka14cvpr/mpii_human_pose_v1_u12_2.zip",
+             filename="mpii_human_pose_v1_u12_2.zip", size=12340483,
+             sha256="3e8bd6b61d39bc2e2bc5cd33a17b0bd08cd2d06c302f24f552042e53a35bcb76"),
+)
+RAW_INSTRUCTIONS = """
+    The fetch stage downloads MPII's release itself: the images (mpii_human_pose_v1.tar.gz -> images/) and the
+    annotations (mpii_human_pose_v1_u12_2.zip -> mpii_human_pose_v1_u12_2/mpii_human_pose_v1_u12_1.mat).
+    The val split (val_persons: json, the default) also needs the json conversion's val file, which is not part of
+    the release: annot/valid.json as HRNet lays it out (leoxiaobin/deep-high-resolution-net.pytorch, its data
+    preparation instructions) or annotations/mpii_val.json as mmpose lays it out (the same persons). Put it into
+    the raw folder, or set datasets.mpii.val_persons: none and splits: [train] (every person train, as posepile).
+    The optional EFT fits (datasets.mpii.eft, e.g. eft_fit/MPII_ver01.json) come from facebookresearch/eft.
+"""

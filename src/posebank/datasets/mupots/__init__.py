@@ -409,3 +409,15 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.mupots.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# No direct download with a published checksum: the test set is handed out from its homepage under a licence.
+RAW_INSTRUCTIONS = """
+    MuPoTS-3D: download MultiPersonTestSet.zip from the homepage (after accepting its licence) and unzip it into
+    the raw folder, so that it holds, for every sequence params.yaml selects (TS1 .. TS20 by default):
+        MultiPersonTestSet/TS<n>/annot.mat
+        MultiPersonTestSet/TS<n>/occlusion.mat                per-joint occlusion (visibility)
+        MultiPersonTestSet/TS<n>/img_000000.jpg ...           the frames, at their released size
+    (a raw folder holding the TS<n> folders directly is read too).
+"""

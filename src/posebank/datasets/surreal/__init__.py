@@ -342,3 +342,16 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.surreal.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# No direct download: the release needs an account (a user name and password for the authors' download script).
+RAW_INSTRUCTIONS = """
+    SURREAL is handed out after accepting its licence on the homepage, which gives an account for the authors'
+    download script. Get the cmu/ part (the splits and runs params.yaml selects: train val test, run0 run1 run2),
+    so that the raw folder holds, for every clip:
+        cmu/<split>/run<N>/<sequence>/<sequence>_c<k>.mp4
+        cmu/<split>/run<N>/<sequence>/<sequence>_c<k>_info.mat
+        cmu/<split>/run<N>/<sequence>/<sequence>_c<k>_segm.mat
+    (the _depth.mat files are not read; a raw folder holding train/ val/ test/ directly is read too).
+"""

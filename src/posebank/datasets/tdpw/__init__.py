@@ -433,3 +433,15 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     from posebank.datasets.tdpw.fixture import make_fixture as write
 
     return write(root, seed, **options)
+
+
+# ------------------------------------------------------------------------------------------- downloads
+# No RESOURCES: the zips have direct URLs, but no public source publishes their checksums, so posebank does not
+# download them (it would have nothing to verify them against).
+RAW_INSTRUCTIONS = """
+    3DPW: accept the licence on the homepage, then download imageFiles.zip and sequenceFiles.zip (the page's
+    links) and unzip both into the raw folder, so that it holds
+        imageFiles/<sequence>/image_00000.jpg ...
+        sequenceFiles/train/<sequence>.pkl, sequenceFiles/validation/..., sequenceFiles/test/...
+    (the zips' __MACOSX folders are not read and may be deleted).
+"""
