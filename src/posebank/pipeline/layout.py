@@ -44,7 +44,8 @@ class Layout:
         return {"convert": [self.records], "frames": [self.shard("frames", probe)],
                 "detect": [self.shard("detect", probe)], "segment": [self.shard("segment", probe)],
                 "crop": [self.index],
-                "validate": [self.validation_report, self.contact_sheet, self.data_docs / "index.html"]}[stage]
+                "validate": [self.validation_report, self.contact_sheet, self.data_docs / "index.html", self.stats,
+                             self.stats_plot]}[stage]
 
     def check_outputs(self, stage: str) -> None:
         """OutputError before any work when one of ``stage``'s outputs cannot be written (the folders are made)."""
@@ -58,6 +59,16 @@ class Layout:
     @property
     def contact_sheet(self) -> Path:
         return self.reports / "contact" / f"{self.dataset}.png"
+
+    @property
+    def stats(self) -> Path:
+        """The dataset's statistics, a DVC metric (posebank.validation.stats)."""
+        return self.reports / "stats" / f"{self.dataset}.json"
+
+    @property
+    def stats_plot(self) -> Path:
+        """The box-size histogram, a DVC plot (posebank.validation.stats)."""
+        return self.reports / "stats" / f"{self.dataset}_boxes.csv"
 
     @property
     def data_docs(self) -> Path:
