@@ -58,7 +58,7 @@ def sync_workspace() -> None:
                            capture_output=True, text=True, check=True).stdout.split("\n")
     for f in filter(None, files):
         src, dst = ROOT / f, WORKSPACE / f
-        if not src.is_file() or f in ("params.yaml", "dvc.lock"):
+        if not src.is_file() or f in ("params.yaml", "dvc.lock", ".dvc/config"):
             continue
         if not dst.exists() or not filecmp.cmp(src, dst, shallow=False):
             dst.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +68,12 @@ def sync_workspace() -> None:
         params, sort_keys=False)
     if not (WORKSPACE / "params.yaml").exists() or (WORKSPACE / "params.yaml").read_text() != text:
         (WORKSPACE / "params.yaml").write_text(text)
+    # the default remote as an absolute path: clones of the workspace (and `dvc import` from it) find it too
+    config = (ROOT / ".dvc" / "config").read_text()
+    assert "url = ../.dvc-storage" in config, "the default remote of .dvc/config moved: update the demo"
+    config = config.replace("url = ../.dvc-storage", f"url = {WORKSPACE / STORAGE}")
+    if (WORKSPACE / ".dvc" / "config").read_text() != config:
+        (WORKSPACE / ".dvc" / "config").write_text(config)
     if not (WORKSPACE / ".git").exists():
         run("git", "init", "-q", quiet=True)
     run(*GIT, "add", "-A", quiet=True)
@@ -107,6 +113,32 @@ def changed_shards(params: dict) -> None:
           f"{len(shards) - len([n for n in changed if n in after])} byte-identical; dvc push uploaded {len(uploaded)} "
           f"objects ({n_bytes / 1e6:.1f} MB of a {sum((cache / n).stat().st_size for n in after) / 1e6:.1f} MB "
           "cache folder, with the records and the folder's listing)")
+
+
+def pulled_clone(params: dict) -> None:
+    """A fresh clone of the workspace's git repository pulls small5 (its file and its source caches, nothing else)
+    and reads it."""
+    import hashlib
+
+    from posebank.loader import PoseDataset
+
+    clone = WORKSPACE.parent / "demo-clone"
+    shutil.rmtree(clone, ignore_errors=True)
+    run("git", "clone", "-q", str(WORKSPACE), str(clone))
+    print(f"$ cd {clone.relative_to(ROOT)} && posebank pull small5", flush=True)
+    subprocess.run([sys.executable, "-m", "posebank.cli", "pull", "small5"], cwd=clone, check=True)
+    merged = Path(params["pipeline"]["merged"]) / "small5.h5"
+    same = hashlib.md5((clone / merged).read_bytes()).digest() == hashlib.md5(merged.read_bytes()).digest()
+    files = [p for p in (clone / "data").rglob("*") if p.is_file()]
+    ds = PoseDataset(clone / merged, split="train")
+    item = ds[len(ds) // 2]
+    verdict = "identical to" if same else "DIFFERS FROM"
+    print(f"clone {clone.relative_to(ROOT)}: {len(files)} files pulled under data/ "
+          f"({sum(p.stat().st_size for p in files) / 1e6:.1f} MB), small5.h5 {verdict} the workspace's; "
+          f"PoseDataset(train): {len(ds)} examples, example {len(ds) // 2} from {item['source']}, "
+          f"image {item['image'].shape}, {int(item['joint_valid'].sum())} valid joints")
+    if not same:
+        raise SystemExit("the pulled small5.h5 differs from the built one")
 
 
 def train_loop(path: Path, epochs: int = 2) -> None:
@@ -175,6 +207,15 @@ def main() -> int:
     step("dvc push to the default remote (build/demo/.dvc-storage)")
     run("dvc", "push", "-q")
     run("dvc", "status", "-c")
+
+    step("a release: dvc.lock committed in the workspace's git, small5 tagged after its validation passed and "
+         "its objects are in the remote; then a fresh clone pulls exactly small5 and the loader reads it")
+    run(*GIT, "add", "dvc.lock", "reports/validation", "reports/stats", quiet=True)
+    if subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=WORKSPACE).returncode:
+        run(*GIT, "commit", "-qm", "built: dvc.lock", quiet=True)
+    run(sys.executable, "-m", "posebank.cli", "release", "small5")
+    run(sys.executable, "-m", "posebank.cli", "versions")
+    pulled_clone(params)
 
     step("a change to part of a dataset: H36M's test_frame_step halved (its test subjects' frames only) -> "
          "only their shards are rebuilt and pushed")

@@ -303,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--params", default="params.yaml")
     s.set_defaults(func=cmd_params)
 
+    s = sub.add_parser("fetch", help="check a dataset's raw tree, or download it where the dataset has direct "
+                       "downloads with published checksums (docs/fetching.md)")
+    s.add_argument("name")
+    s.add_argument("--params", default="params.yaml")
+    s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    s.set_defaults(func=cmd_stage, stage="fetch")
+
     s = sub.add_parser("convert", help="convert a raw dataset tree into a cache folder (all stages, without DVC)")
     s.add_argument("name")
     s.add_argument("--raw", help="raw dataset folder (default: datasets.NAME.raw in params)")
@@ -376,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--force", action="store_true", help="write into a folder that is not empty")
     s.set_defaults(func=cmd_fixture)
+
+    from posebank.registry.commands import add_commands
+
+    add_commands(sub)  # pull, release, versions, import
     return p
 
 

@@ -1,48 +1,15 @@
 """The real DVC pipeline of this repository, run on a fixture in a scratch copy of the repository."""
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import REPO
 from helpers import folder_bytes
 from posebank.core.store import Cache
-
-BIN = Path(sys.executable).parent
-
-
-def sh(*cmd, cwd):
-    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
-    r = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    assert r.returncode == 0, f"{cmd} failed:\n{r.stdout}\n{r.stderr}"
-    return r.stdout + r.stderr
-
-
-def copy_repo(dst: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for f in files:
-        if (REPO / f).is_file():
-            (dst / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / f, dst / f)
-    for f in ("dvc.lock",):
-        (dst / f).unlink(missing_ok=True)  # the scratch pipeline starts unbuilt
-    sh("git", "init", "-q", cwd=dst)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "add", "-A", cwd=dst)
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy", cwd=dst)
-    return dst
-
-
-def stale_stages(repo) -> set[str]:
-    """The stages `dvc status` reports as changed."""
-    out = sh("dvc", "status", "--json", cwd=repo)
-    return set(json.loads(out[out.index("{"):]) if "{" in out else {})
+from workspaces import copy_repo, sh, stale_stages
 
 
 @pytest.mark.slow
@@ -109,14 +76,15 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     module = repo / datasets.folder("h36m") / "__init__.py"
     original = module.read_text()
     module.write_text(original + "\n# edited\n")
-    assert stale_stages(repo) == {f"{s}@h36m" for s in ("convert", "frames", "detect", "segment", "crop",
-                                                         "validate")}
+    assert stale_stages(repo) == {f"{s}@h36m" for s in ("fetch", "convert", "frames", "detect", "segment",
+                                                         "crop", "validate")}
     module.write_text(original)
     # a module every stage imports
     errors = repo / "src/posebank/core/errors.py"
     errors.write_text(errors.read_text() + "\n# edited\n")
-    assert {s.split("@")[0] for s in stale_stages(repo)} == {"convert", "frames", "detect", "segment", "crop",
-                                                              "validate", "merge", "validate_merge"}
+    assert {s.split("@")[0] for s in stale_stages(repo)} == {"fetch", "convert", "frames", "detect", "segment",
+                                                              "crop", "validate", "merge_sources", "merge",
+                                                              "validate_merge"}
     sh("git", "checkout", "src", cwd=repo)
     assert stale_stages(repo) == set()
 

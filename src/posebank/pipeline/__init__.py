@@ -1,5 +1,6 @@
 """The pipeline's stages for one dataset, one module each, as dvc.yaml runs them (``stages/<stage>.py DATASET``):
 
+    fetch     raw tree checked (or downloaded where the dataset has direct downloads) -> fetch.json
     convert   raw tree -> records.h5            every selected person instance (camera, joints, split, ...)
     frames    records -> frames/shard-*.h5      the selected frames as JPEG, with the dataset's own masks
     detect    frames  -> boxes/shard-*.h5       person boxes (projected, hog, torchvision) matched to the people
@@ -27,8 +28,8 @@ and, foreach export of params.yaml's ``exports:`` / ``merge_exports:`` (module `
 formats), ``layout`` where each product lives, ``run`` all stages in one call (``posebank convert``).
 """
 
-STAGES = ("convert", "frames", "detect", "segment", "crop", "validate")
-MERGE_STAGES = ("merge", "validate_merge")
+STAGES = ("fetch", "convert", "frames", "detect", "segment", "crop", "validate")
+MERGE_STAGES = ("merge_sources", "merge", "validate_merge")
 SUBSET_STAGES = ("subset",)
 EXPORT_STAGES = ("export", "export_merge", "refit_config")
 # the stages that run foreach merge, subset or export: no dataset module (family folder) of their own
