@@ -72,8 +72,10 @@ def sync_workspace() -> None:
     config = (ROOT / ".dvc" / "config").read_text()
     assert "url = ../.dvc-storage" in config, "the default remote of .dvc/config moved: update the demo"
     config = config.replace("url = ../.dvc-storage", f"url = {WORKSPACE / STORAGE}")
-    if (WORKSPACE / ".dvc" / "config").read_text() != config:
-        (WORKSPACE / ".dvc" / "config").write_text(config)
+    target = WORKSPACE / ".dvc" / "config"
+    if not target.is_file() or target.read_text() != config:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(config)
     if not (WORKSPACE / ".git").exists():
         run("git", "init", "-q", quiet=True)
     run(*GIT, "add", "-A", quiet=True)
