@@ -36,7 +36,7 @@ test: $(STAMP)
 	@$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	@$(BIN)/ruff check src tests stages scripts bench
+	@$(BIN)/ruff check src tests stages scripts bench dags
 
 # speed targets: results as JSON in bench/results/ (never timed unit tests)
 bench: $(STAMP)

@@ -605,8 +605,40 @@ def check_exports(entries, key: str) -> dict[str, ExportParams]:
     return out
 
 
+# ------------------------------------------------------------------------------------------- airflow
+@dataclasses.dataclass(frozen=True)
+class AirflowParams(Section):
+    """airflow: how the DAGs of dags/ schedule and retry the stages (docs/airflow.md). The DAG files read this
+    section with yaml alone (they must stay cheap to parse); their defaults are these."""
+
+    schedule: str | None = "@weekly"  # each dataset DAG's schedule (a cron preset or expression); null: manual only
+    gpu_slots: int = 1  # slots of the pool "gpu" (detect and segment tasks running at once)
+    dvc_slots: int = 1  # slots of the pool "dvc" (tasks taking DVC's repository lock: commit, push, git)
+    retries: int = 2  # retries of a failed task (validation tasks: none, a failed validation is not transient)
+    retry_delay_s: float = 60.0  # seconds before the first retry ...
+    retry_exponential_backoff: float = 2.0  # ... each next delay this many times longer (0: constant)
+    max_retry_delay_s: float = 1800.0  # ... and at most this long
+    tags: list[str] = dataclasses.field(default_factory=lambda: ["posebank"])  # tags of every posebank DAG
+    release: bool = False  # a merge DAG ends with `posebank release <merge>` (an annotated tag per version)
+
+    def check(self) -> None:
+        require(self.schedule is None or bool(self.schedule.strip()), "schedule",
+                "must be a cron preset or expression (e.g. @weekly), or null for manual runs only")
+        require(self.gpu_slots >= 1, "gpu_slots", f"must be at least 1, got {self.gpu_slots}")
+        require(self.dvc_slots >= 1, "dvc_slots", f"must be at least 1, got {self.dvc_slots}")
+        require(self.retries >= 0, "retries", f"must be at least 0, got {self.retries}")
+        require(self.retry_delay_s >= 0, "retry_delay_s", f"must be at least 0, got {self.retry_delay_s}")
+        require(self.retry_exponential_backoff == 0 or self.retry_exponential_backoff >= 1,
+                "retry_exponential_backoff", f"must be 0 (constant delay) or at least 1, got "
+                f"{self.retry_exponential_backoff}")
+        require(self.max_retry_delay_s >= self.retry_delay_s, "max_retry_delay_s",
+                f"must be at least retry_delay_s ({self.retry_delay_s}), got {self.max_retry_delay_s}")
+        for i, t in enumerate(self.tags):
+            require(bool(t.strip()), f"tags[{i}]", "must be a non-empty tag")
+
+
 SECTIONS = {"pipeline": PipelineParams, "fetch": FetchParams, "frames": FramesParams, "detect": DetectParams,
-            "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams}
+            "segment": SegmentParams, "crop": CropParams, "validate": ValidateParams, "airflow": AirflowParams}
 SECTION_KEYS = {cls: key for key, cls in SECTIONS.items()}
 
 
@@ -628,6 +660,7 @@ class Params:
     exports: dict = dataclasses.field(default_factory=dict)  # name -> ExportParams (of caches)
     merge_exports: dict = dataclasses.field(default_factory=dict)  # name -> ExportParams (of merges)
     fetch: FetchParams = dataclasses.field(default_factory=FetchParams)
+    airflow: AirflowParams = dataclasses.field(default_factory=AirflowParams)
 
     def export(self, name: str) -> tuple[str, ExportParams]:
         """(``exports`` or ``merge_exports``, its settings) of the export ``name``."""

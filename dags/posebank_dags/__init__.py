@@ -1,0 +1,1 @@
+"""Shared code of posebank's Airflow DAG files (dags/*.py): the DAGs built from params.yaml (:mod:`._build`)."""
