@@ -87,3 +87,18 @@ def small5(small5_caches, params, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("merged") / "small5.h5"
     build_merge("small5", params.merge("small5"), small5_caches, out)
     return out
+
+
+@pytest.fixture(scope="session")
+def reference(h36m_raw, tmp_path_factory):
+    """An uninterrupted build of the small H36M fixture (every stage in one process, GrabCut masks: the stage whose
+    randomness could differ between runs), two frames per shard (at least six shards); (params mapping, layout).
+    Read-only: the interruption and shard-part tests compare their builds with it."""
+    from posebank.pipeline.run import run_stage
+    from staging import BUILD, layout_of, params_for
+
+    tmp = tmp_path_factory.mktemp("reference")
+    params = params_for(h36m_raw, tmp, shard_frames=2, segment={"backend": "grabcut"})
+    for stage in BUILD:
+        run_stage(stage, "h36m", params)
+    return params, layout_of(params)

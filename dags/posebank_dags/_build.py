@@ -30,7 +30,8 @@ GPU_STAGES = ("detect", "segment")
 VALIDATION_STAGES = ("validate", "validate_merge")  # a failed validation is not transient: no retries
 GPU_POOL, DVC_POOL = "gpu", "dvc"
 # params.yaml's airflow: section when it is absent (posebank.core.settings.AirflowParams holds the same defaults)
-DEFAULTS = {"schedule": "@weekly", "gpu_slots": 1, "dvc_slots": 1, "retries": 2, "retry_delay_s": 60.0,
+DEFAULTS = {"schedule": "@weekly", "gpu_slots": 1, "gpu_shards": 1, "gpu_queue": "default", "dvc_slots": 1,
+            "retries": 2, "retry_delay_s": 60.0,
             "retry_exponential_backoff": 2.0, "max_retry_delay_s": 1800.0, "tags": ["posebank"], "release": False}
 START = datetime.datetime(2025, 1, 1, tzinfo=datetime.UTC)  # catchup is off: only the next run counts
 CACHE_DEFAULT = "data/cache"
@@ -89,9 +90,11 @@ def _python() -> str:
     return shlex.quote(sys.executable)
 
 
-def stage_command(stage: str, name: str | None = None) -> str:
-    """The stage's own command (dvc.yaml's ``cmd``), with this environment's interpreter."""
-    return f"{_python()} stages/{stage}.py" + (f" {shlex.quote(name)}" if name else "")
+def stage_command(stage: str, name: str | None = None, shard: str | None = None) -> str:
+    """The stage's own command (dvc.yaml's ``cmd``), with this environment's interpreter; ``shard``: ``"I/N"``,
+    one part of a sharded stage's plan."""
+    return (f"{_python()} stages/{stage}.py" + (f" {shlex.quote(name)}" if name else "")
+            + (f" --shard {shard}" if shard else ""))
 
 
 def dvc_command(*args: str) -> str:
@@ -123,10 +126,27 @@ def _bash(task_id: str, command: str, root: Path, **kwargs):
     return task.bash(task_id=task_id, cwd=str(root), doc_md=f"`{command}`", **kwargs)(returns_command)()
 
 
+def _mapped_bash(task_id: str, stage: str, dataset: str, parts: int, root: Path, **kwargs):
+    """``parts`` task instances of one task (dynamic task mapping over ``shard`` = 0 ... parts-1), each running the
+    stage on its part of the shard plan, ``--shard <shard>/<parts>``."""
+
+    def shard_command(shard: int) -> str:
+        return stage_command(stage, dataset, f"{shard}/{parts}")
+
+    shard_command.__name__ = task_id
+    shard_command.__doc__ = f"``{stage_command(stage, dataset, f'<shard>/{parts}')}`` in the workspace"
+    return task.bash(task_id=task_id, cwd=str(root), doc_md=f"`{stage_command(stage, dataset, f'I/{parts}')}`",
+                     map_index_template=f"shard {{{{ task.op_kwargs['shard'] }}}}/{parts}",
+                     **kwargs)(shard_command).expand(shard=list(range(parts)))
+
+
 def dataset_dag(root: Path, params: dict, dataset: str) -> DAG:
     """``posebank_<dataset>``: its seven stages in order, then ``dvc_commit`` records them in dvc.lock and
-    publishes the dataset's cache Asset."""
+    publishes the dataset's cache Asset. With ``airflow.gpu_shards`` N > 1, ``detect`` and ``segment`` are each
+    preceded by ``<stage>_shards``, N mapped task instances building one part of the plan each (``--shard i/N``,
+    on the GPU workers), and the ``<stage>`` task after them assembles (checks every shard, builds any missing)."""
     s = settings(params)
+    parts = int(s["gpu_shards"])
     with DAG(dag_id=f"posebank_{dataset}", schedule=s["schedule"], start_date=START, catchup=False,
              max_active_runs=1, tags=[*s["tags"], "dataset"], default_args=default_args(s),
              doc_md=f"Builds the **{dataset}** cache: `python stages/<stage>.py {dataset}` for each stage in "
@@ -134,9 +154,13 @@ def dataset_dag(root: Path, params: dict, dataset: str) -> DAG:
                     f"publishes `posebank-cache-{dataset}`.") as d:
         previous = None
         for stage in STAGES:
-            extra: dict = {"pool": GPU_POOL} if stage in GPU_STAGES else {}
+            extra: dict = {"pool": GPU_POOL, "queue": s["gpu_queue"]} if stage in GPU_STAGES else {}
             if stage in VALIDATION_STAGES:
                 extra["retries"] = 0
+            if stage in GPU_STAGES and parts > 1:
+                mapped = _mapped_bash(f"{stage}_shards", stage, dataset, parts, root, **extra)
+                previous >> mapped
+                previous = mapped
             t = _bash(stage, stage_command(stage, dataset), root, **extra)
             if previous is not None:
                 previous >> t

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from posebank import __version__
 from posebank.core.errors import OutputError, UsageError
-from posebank.entry import load_checked, run_guarded, setup_logging
-from posebank.pipeline import STAGES
+from posebank.entry import SHARD_HELP, load_checked, run_guarded, setup_logging
+from posebank.pipeline import SHARDED_STAGES, STAGES
 
 log = logging.getLogger("posebank")
 
@@ -117,9 +117,13 @@ def cmd_convert(args) -> int:
 def cmd_stage(args) -> int:
     import importlib
 
+    from posebank.pipeline.plan import stage_part
+
+    shard = getattr(args, "shard", None)
+    stage_part(args.stage, shard)  # a usage error before the stage starts
     module = importlib.import_module(f"posebank.pipeline.{args.stage}")
     argv = [args.name, "--params", args.params] + (["-q"] if args.quiet else []) + (["-v"] if args.verbose else [])
-    return module.main(argv)
+    return module.main(argv + (["--shard", shard] if shard is not None else []))
 
 
 def format_merge_summary(s: dict) -> str:
@@ -322,6 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("stage", choices=STAGES)
     s.add_argument("name")
     s.add_argument("--params", default="params.yaml")
+    s.add_argument("--shard", metavar="I/N", help=f"{', '.join(SHARDED_STAGES)}: {SHARD_HELP}")
     s.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_stage)
 

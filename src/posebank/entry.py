@@ -19,6 +19,7 @@ from pathlib import Path
 from posebank import __version__
 from posebank.core.errors import PosebankError
 from posebank.core.settings import Params, check_params, load_params
+from posebank.pipeline.plan import Part
 
 log = logging.getLogger("posebank")
 
@@ -62,6 +63,7 @@ class StageContext:
     params: Params
     progress: bool = True
     dataset_params: dict | None = None  # the dataset's entry checked by its module (over DEFAULT_PARAMS)
+    shard: Part | None = None  # a sharded stage's ``--shard I/N``; None: every shard of the plan
 
     @property
     def entry(self) -> dict:
@@ -97,12 +99,19 @@ def load_checked(params_path, dataset: str | None = None, require_family: bool =
     return params, dataset_params
 
 
-def stage_args(stage: str, target: str, target_help: str | None, argv=None) -> argparse.Namespace:
-    """The command line of ``stages/<stage>.py TARGET [--params params.yaml] [-q] [-v]`` (TARGET: a dataset, or a
-    merge for the merge stages), parsed; logging set up."""
+SHARD_HELP = ("build only part I of N of the shard plan (0 <= I < N; the shards at positions I, I+N, ...), e.g. "
+              "on one of N GPU workers; the run without --shard afterwards checks every shard and assembles")
+
+
+def stage_args(stage: str, target: str, target_help: str | None, argv=None, sharded: bool = False
+               ) -> argparse.Namespace:
+    """The command line of ``stages/<stage>.py TARGET [--params params.yaml] [--shard I/N] [-q] [-v]`` (TARGET: a
+    dataset, or a merge for the merge stages; ``--shard`` for the sharded stages only), parsed; logging set up."""
     parser = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=f"posebank's {stage} stage")
     parser.add_argument(target, help=target_help)
     parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    if sharded:
+        parser.add_argument("--shard", metavar="I/N", help=SHARD_HELP)
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, dependencies included")
     parser.add_argument("--version", action="version", version=f"posebank {__version__}")
@@ -111,15 +120,34 @@ def stage_args(stage: str, target: str, target_help: str | None, argv=None) -> a
     return args
 
 
-def stage_main(stage: str, run: Callable[[StageContext], object], argv=None) -> int:
-    """``stages/<stage>.py DATASET [--params params.yaml] [-q] [-v]``: check params.yaml, run the stage."""
-    args = stage_args(stage, "dataset", None, argv)
+def stage_main(stage: str, run: Callable[[StageContext], object], argv=None, sharded: bool = False) -> int:
+    """``stages/<stage>.py DATASET [--params params.yaml] [--shard I/N] [-q] [-v]``: check params.yaml, run the
+    stage (``--shard`` when ``sharded``)."""
+    args = stage_args(stage, "dataset", None, argv, sharded)
 
     def go():
+        part = None if getattr(args, "shard", None) is None else Part.parse(args.shard)
         params, dataset_params = load_checked(args.params, args.dataset)
-        result = run(StageContext(args.dataset, params, not args.quiet, dataset_params))
+        result = run(StageContext(args.dataset, params, not args.quiet, dataset_params, part))
         if isinstance(result, dict):
             log.info("%s %s: %s", stage, args.dataset, ", ".join(f"{k} {v}" for k, v in sorted(result.items())))
+        return 0
+
+    return run_guarded(go)
+
+
+def whole_params_main(stage: str, description: str, run: Callable[[Params], object], argv=None) -> int:
+    """``stages/<stage>.py [--params params.yaml] [-v]`` of a stage over the whole params file (no dataset or
+    merge argument: merge_sources, refit_config): check it, run the stage."""
+    parser = argparse.ArgumentParser(prog=f"stages/{stage}.py", description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (default: params.yaml)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging, dependencies included")
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+
+    def go():
+        params, _ = load_checked(args.params, require_family=False)
+        run(params)
         return 0
 
     return run_guarded(go)

@@ -209,6 +209,34 @@ def test_the_dags_follow_another_workspaces_params(airflow_home, tmp_path):
     assert type(bag.dags["posebank_merge_none_here"].timetable).__name__ == "NullTimetable"
 
 
+def test_with_gpu_shards_detect_and_segment_are_mapped_over_the_parts_then_assembled(airflow_home, tmp_path):
+    """airflow.gpu_shards 4: ``<stage>_shards`` is one mapped task over shard 0..3 (``--shard i/4``, pool gpu,
+    queue gpu_queue), and the ``<stage>`` task after it runs the stage over all shards (the assembly)."""
+    params = {"datasets": {"h36m": PARAMS["datasets"]["h36m"]},
+              "airflow": {"gpu_shards": 4, "gpu_queue": "gpu_workers", "schedule": None}}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    bag = dagbag(tmp_path)
+    assert bag.import_errors == {}
+    dag = bag.dags["posebank_h36m"]
+    assert chain(dag) == ["fetch", "convert", "frames", "detect_shards", "detect", "segment_shards", "segment",
+                          "crop", "validate", "dvc_commit"]
+    for stage in ("detect", "segment"):
+        mapped = dag.task_dict[f"{stage}_shards"]
+        assert type(mapped).__name__.endswith("MappedOperator")
+        assert mapped.pool == "gpu" and mapped.queue == "gpu_workers"
+        assert mapped.op_kwargs_expand_input.value == {"shard": [0, 1, 2, 3]}
+        assert [mapped.python_callable(i) for i in range(4)] == [
+            f"{sys.executable} stages/{stage}.py h36m --shard {i}/4" for i in range(4)]
+        assemble = dag.task_dict[stage]
+        assert command(assemble) == f"{sys.executable} stages/{stage}.py h36m"
+        assert assemble.pool == "gpu" and assemble.queue == "gpu_workers"
+    assert dag.task_dict["crop"].queue == "default"
+    # without gpu_shards: no mapped task (the default DAG of test_dataset_dags_run_the_stages_in_order...)
+    params["airflow"]["gpu_shards"] = 1
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert chain(dagbag(tmp_path).dags["posebank_h36m"]) == [*STAGES, "dvc_commit"]
+
+
 def test_the_dag_defaults_are_the_settings_defaults():
     from posebank.core.settings import AirflowParams, check_params
 
@@ -229,6 +257,8 @@ def test_airflow_params_name_the_key():
         AirflowParams.from_dict({"retry_exponential_backoff": 0.5})
     with pytest.raises(ParamsError, match=r"^airflow\.max_retry_delay_s: must be at least retry_delay_s"):
         AirflowParams.from_dict({"retry_delay_s": 600, "max_retry_delay_s": 60})
+    with pytest.raises(ParamsError, match=r"^airflow\.gpu_shards: must be at least 1, got 0"):
+        AirflowParams.from_dict({"gpu_shards": 0})
     with pytest.raises(ParamsError, match=r"^airflow\.schedule: must be a cron preset"):
         AirflowParams.from_dict({"schedule": " "})
     with pytest.raises(ParamsError, match=r"params\.yaml: airflow\.retry: unknown setting"):

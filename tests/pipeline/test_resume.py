@@ -18,20 +18,7 @@ from conftest import REPO
 from helpers import folder_bytes
 from posebank.core.store import Cache, CacheFormatError
 from posebank.pipeline.run import run_stage
-from staging import BUILD, layout_of, params_for
-
-SHARD_FRAMES = 2
-
-
-@pytest.fixture(scope="module")
-def reference(h36m_raw, tmp_path_factory):
-    """An uninterrupted build (every stage in one process, GrabCut masks), kept as the reference."""
-    tmp = tmp_path_factory.mktemp("reference")
-    params = params_for(h36m_raw, tmp, shard_frames=SHARD_FRAMES, segment={"backend": "grabcut"})
-    for stage in BUILD:
-        run_stage(stage, "h36m", params)
-    layout = layout_of(params)
-    return params, layout
+from staging import BUILD, layout_of
 
 
 def _retarget(params, tmp):

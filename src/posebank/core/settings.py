@@ -613,6 +613,8 @@ class AirflowParams(Section):
 
     schedule: str | None = "@weekly"  # each dataset DAG's schedule (a cron preset or expression); null: manual only
     gpu_slots: int = 1  # slots of the pool "gpu" (detect and segment tasks running at once)
+    gpu_shards: int = 1  # > 1: detect and segment each run as this many mapped tasks (--shard i/n), then assemble
+    gpu_queue: str = "default"  # executor queue of the GPU tasks (Celery: the workers started with -q this queue)
     dvc_slots: int = 1  # slots of the pool "dvc" (tasks taking DVC's repository lock: commit, push, git)
     retries: int = 2  # retries of a failed task (validation tasks: none, a failed validation is not transient)
     retry_delay_s: float = 60.0  # seconds before the first retry ...
@@ -625,6 +627,8 @@ class AirflowParams(Section):
         require(self.schedule is None or bool(self.schedule.strip()), "schedule",
                 "must be a cron preset or expression (e.g. @weekly), or null for manual runs only")
         require(self.gpu_slots >= 1, "gpu_slots", f"must be at least 1, got {self.gpu_slots}")
+        require(self.gpu_shards >= 1, "gpu_shards", f"must be at least 1, got {self.gpu_shards}")
+        require(bool(self.gpu_queue.strip()), "gpu_queue", "must be a non-empty queue name (Airflow's: default)")
         require(self.dvc_slots >= 1, "dvc_slots", f"must be at least 1, got {self.dvc_slots}")
         require(self.retries >= 0, "retries", f"must be at least 0, got {self.retries}")
         require(self.retry_delay_s >= 0, "retry_delay_s", f"must be at least 0, got {self.retry_delay_s}")

@@ -29,6 +29,8 @@ formats), ``layout`` where each product lives, ``run`` all stages in one call (`
 """
 
 STAGES = ("fetch", "convert", "frames", "detect", "segment", "crop", "validate")
+# the image stages, cut into the shards of one plan; each takes ``--shard I/N`` (posebank.pipeline.shards.Part)
+SHARDED_STAGES = ("frames", "detect", "segment", "crop")
 MERGE_STAGES = ("merge_sources", "merge", "validate_merge")
 SUBSET_STAGES = ("subset",)
 EXPORT_STAGES = ("export", "export_merge", "refit_config")

@@ -38,7 +38,7 @@ SHARD_ATTRS = ("citation", "licence", "homepage")  # what every shard carries of
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> dict:
-    layout, records, chain = begin(ctx, "crop", layout)
+    layout, records, chain, part = begin(ctx, "crop", layout)
     crop = ctx.params.crop
     workers = max(1, ctx.params.crop.workers)
     by_frame = records.instances_by_frame()
@@ -106,7 +106,10 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
                         body_model_cam=None if inst.body_model is None else
                         to_camera(inst.body_model, c.camera.R, c.camera.t / 1000.0)))
 
-    run_sharded("crop", layout, chain, work, ctx.progress, before_changes=lambda: layout.index.unlink(missing_ok=True))
+    run_sharded("crop", layout, chain, work, ctx.progress, before_changes=lambda: layout.index.unlink(missing_ok=True),
+                part=part)
+    if part is not None:  # the cache is assembled (its index written) by the run over all shards
+        return {"shard part": str(part), "shards": len(part.positions(chain.n_shards))}
     return write_cache_index(layout, records, chain.names, {"crop_params": output_settings("crop", crop)})
 
 
@@ -159,4 +162,4 @@ def write_cache_index(layout: Layout, records: Records, names: list[str], attrs:
 
 
 def main(argv=None) -> int:
-    return stage_main("crop", run, argv)
+    return stage_main("crop", run, argv, sharded=True)

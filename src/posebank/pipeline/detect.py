@@ -17,7 +17,7 @@ from posebank.pipeline.shards import BOX_SOURCES, ShardRows, begin, read_frame_s
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
     from posebank.vision.detect import make_detector, select_boxes
 
-    layout, records, chain = begin(ctx, "detect", layout)
+    layout, records, chain, part = begin(ctx, "detect", layout)
     dp = ctx.params.detect.for_dataset(ctx.dataset)  # with the dataset's per_dataset overrides
     by_frame = records.instances_by_frame()
     detector = None
@@ -55,8 +55,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
             "box_source": np.array(sources, np.uint8), "score": np.array(scores, np.float32),
             "frame_pos": ids.frame_positions(fs.frame_ids)}, {"detections": det_blobs}, {"digest": digest})
 
-    run_sharded("detect", layout, chain, work, ctx.progress)
+    run_sharded("detect", layout, chain, work, ctx.progress, part=part)
 
 
 def main(argv=None) -> int:
-    return stage_main("detect", run, argv)
+    return stage_main("detect", run, argv, sharded=True)

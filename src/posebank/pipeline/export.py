@@ -101,19 +101,6 @@ def main(argv=None) -> int:
 
 
 def refit_config_main(argv=None) -> int:
-    import argparse
+    from posebank.entry import whole_params_main
 
-    from posebank.entry import load_checked, run_guarded, setup_logging
-
-    parser = argparse.ArgumentParser(prog="stages/refit_config.py", description="ReFit's mixes over the exports")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-
-    def go():
-        params, _ = load_checked(args.params, require_family=False)
-        run_refit_config(params)
-        return 0
-
-    return run_guarded(go)
+    return whole_params_main("refit_config", "ReFit's mixes over the exports", run_refit_config, argv)

@@ -29,7 +29,7 @@ def _dataset_mask(inst: RawInstance, frame: Frame, raw: Path) -> np.ndarray | No
 
 
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
-    layout, records, chain = begin(ctx, "frames", layout)
+    layout, records, chain, part = begin(ctx, "frames", layout)
     fp = ctx.params.frames
     raw = ctx.raw
     module = datasets.get(records.dataset)
@@ -71,8 +71,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
              "problem": [problems.get(f, "").encode() for f in frame_ids], "inst_mask": masks},
             {"digest": digest})
 
-    run_sharded("frames", layout, chain, work, ctx.progress)
+    run_sharded("frames", layout, chain, work, ctx.progress, part=part)
 
 
 def main(argv=None) -> int:
-    return stage_main("frames", run, argv)
+    return stage_main("frames", run, argv, sharded=True)

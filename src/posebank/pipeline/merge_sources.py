@@ -11,7 +11,6 @@ no other merge.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -65,18 +64,6 @@ def run(params: Params) -> dict[str, Path]:
 
 
 def main(argv=None) -> int:
-    from posebank.entry import load_checked, run_guarded, setup_logging
+    from posebank.entry import whole_params_main
 
-    parser = argparse.ArgumentParser(prog="stages/merge_sources.py",
-                                     description="the source cache digests of every merge of params.yaml")
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("-v", "--verbose", action="store_true")
-    args = parser.parse_args(argv)
-    setup_logging(args.verbose)
-
-    def go():
-        params, _ = load_checked(args.params, require_family=False)
-        run(params)
-        return 0
-
-    return run_guarded(go)
+    return whole_params_main("merge_sources", "the source cache digests of every merge of params.yaml", run, argv)

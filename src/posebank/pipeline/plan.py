@@ -18,7 +18,9 @@ import json
 import math
 import re
 
+from posebank.core.errors import UsageError
 from posebank.core.settings import PipelineParams
+from posebank.pipeline import SHARDED_STAGES
 
 DEFAULT_SHARD_KEY = ("subject", "sequence", "camera_name")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
@@ -86,3 +88,35 @@ def shard_plan(records, pipeline: PipelineParams, shard_key: tuple[str, ...] = D
 
     cut((), list(range(n_frames)), 0)
     return shards
+
+
+@dataclasses.dataclass(frozen=True)
+class Part:
+    """Part ``index`` of ``count`` of a stage's shard plan: the shards at positions ``index``, ``index + count``,
+    ... (round robin, so the parts get shards of every subject and sequence alike)."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Part:
+        """``"I/N"`` with 0 <= I < N; UsageError otherwise."""
+        m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+        if not m or int(m.group(2)) < 1 or int(m.group(1)) >= int(m.group(2)):
+            raise UsageError("--shard", f"{text!r} is not I/N with 0 <= I < N (e.g. 0/4 ... 3/4)")
+        return cls(int(m.group(1)), int(m.group(2)))
+
+    def positions(self, n_shards: int) -> list[int]:
+        return list(range(self.index, n_shards, self.count))
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def stage_part(stage: str, text: str | None) -> Part | None:
+    """The part ``--shard text`` of ``stage`` (None without one); UsageError when the stage is not sharded."""
+    if text is None:
+        return None
+    if stage not in SHARDED_STAGES:
+        raise UsageError("--shard", f"the {stage} stage is not sharded (sharded: {', '.join(SHARDED_STAGES)})")
+    return Part.parse(text)

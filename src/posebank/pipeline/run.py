@@ -16,6 +16,7 @@ from posebank.entry import StageContext
 from posebank.pipeline import STAGES, crop, detect, frames, segment
 from posebank.pipeline import convert as convert_stage
 from posebank.pipeline.layout import Layout
+from posebank.pipeline.plan import stage_part
 
 
 def check_output(out, dataset: str | None = None) -> Path:
@@ -99,12 +100,15 @@ def convert(name: str, raw, out, dataset_params: dict | None = None, crop_params
         raise
 
 
-def run_stage(stage: str, dataset: str, params: dict, progress: bool = False):
+def run_stage(stage: str, dataset: str, params: dict, progress: bool = False, shard: str | None = None):
     """One stage of one dataset with the settings of a params.yaml mapping (what ``stages/<stage>.py`` does,
-    without the command line): the params are checked whole first."""
+    without the command line): the params are checked whole first. ``shard``: ``"I/N"``, one part of a sharded
+    stage's plan (``--shard``)."""
     if stage not in STAGES:
         raise UsageError(f"stage {stage!r}", f"unknown; stages: {', '.join(STAGES)}")
     checked = check_params(params, source="params", known_datasets=datasets.names())
     module = datasets.get(dataset)
     ds = module.check_params(checked.dataset_entry(dataset))
-    return importlib.import_module(f"posebank.pipeline.{stage}").run(StageContext(dataset, checked, progress, ds))
+    part = stage_part(stage, shard)
+    return importlib.import_module(f"posebank.pipeline.{stage}").run(StageContext(dataset, checked, progress, ds,
+                                                                                  part))

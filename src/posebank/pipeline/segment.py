@@ -18,7 +18,7 @@ from posebank.pipeline.shards import MASK_METHODS, ShardRows, begin, read_box_sh
 def run(ctx: StageContext, layout: Layout | None = None) -> None:
     from posebank.vision.segment import make_segmenter
 
-    layout, records, chain = begin(ctx, "segment", layout)
+    layout, records, chain, part = begin(ctx, "segment", layout)
     sp = ctx.params.segment
     by_frame = records.instances_by_frame()
     segmenter = None
@@ -55,8 +55,8 @@ def run(ctx: StageContext, layout: Layout | None = None) -> None:
                                                  "method": np.array(methods, np.uint8)},
                     {"mask": masks}, {"digest": digest})
 
-    run_sharded("segment", layout, chain, work, ctx.progress)
+    run_sharded("segment", layout, chain, work, ctx.progress, part=part)
 
 
 def main(argv=None) -> int:
-    return stage_main("segment", run, argv)
+    return stage_main("segment", run, argv, sharded=True)

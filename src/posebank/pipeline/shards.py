@@ -10,6 +10,14 @@ a detect shard's covers its frames shard's digest and the detect settings; and s
   changed, and the others stay byte-identical;
 * a stage refuses to run (naming the shards) when a shard it reads is missing or stale, e.g. the frames were
   rebuilt with another plan but detect was not rerun: never a partial result with exit status 0.
+
+A stage can also build one part of the plan, ``--shard I/N`` (:class:`~posebank.pipeline.plan.Part`): the shards
+whose position in the plan is I modulo N, so N processes on as many machines or GPUs build disjoint shards of one
+dataset at once (each shard is written atomically by whoever builds it). A part run checks only the upstream
+shards of its own part and leaves the folder as a whole alone (no pruning, and the crop stage writes no cache
+index); the run without ``--shard`` afterwards assembles: it checks every shard, builds any still missing, prunes
+and, for crop, writes the index. The shard files are the same whichever process built them, so the sharded build
+is byte-identical to the single-process one.
 """
 
 from __future__ import annotations
@@ -31,11 +39,10 @@ from posebank.core.settings import Params
 from posebank.core.tables import Table, is_complete
 from posebank.pipeline.code import code_digest
 from posebank.pipeline.layout import Layout
-from posebank.pipeline.plan import DEFAULT_SHARD_KEY, Shard, shard_plan
+from posebank.pipeline.plan import DEFAULT_SHARD_KEY, Part, Shard, shard_plan
 from posebank.pipeline.records import read_records
 
 log = logging.getLogger(__name__)
-SHARDED = ("frames", "detect", "segment", "crop")
 # what each sharded stage reads of the stages before it
 UPSTREAM = {"frames": (), "detect": ("frames",), "segment": ("frames", "detect"),
             "crop": ("frames", "detect", "segment")}
@@ -145,15 +152,18 @@ def output_settings(stage: str, section) -> dict:
     return {k: v for k, v in dataclasses.asdict(section).items() if k not in NOT_IN_OUTPUT.get(stage, ())}
 
 
-def check_upstream(stage: str, layout: Layout, chain: DigestChain) -> None:
-    """StageError naming the shards of earlier stages that are missing or built from other inputs."""
+def check_upstream(stage: str, layout: Layout, chain: DigestChain, positions: list[int] | None = None) -> None:
+    """StageError naming the shards of earlier stages that are missing or built from other inputs (of the shards
+    at ``positions`` only, when given)."""
+    wanted = range(chain.n_shards) if positions is None else positions
     for upstream in UPSTREAM[stage]:
-        bad = [s.name for k, s in enumerate(chain.shards) if not is_complete(layout.shard(upstream, s.name),
-                                                                             chain.digest(upstream, k))]
+        bad = [chain.shards[k].name for k in wanted if not is_complete(layout.shard(upstream, chain.shards[k].name),
+                                                                       chain.digest(upstream, k))]
         if bad:
             shown = ", ".join(bad[:8]) + (f" (and {len(bad) - 8} more)" if len(bad) > 8 else "")
+            of = f"the part's {len(wanted)}" if positions is not None else f"{chain.n_shards}"
             raise StageError(layout.shard_folder(upstream),
-                             f"{len(bad)} of {chain.n_shards} {upstream} shards are missing or stale (built from "
+                             f"{len(bad)} of {of} {upstream} shards are missing or stale (built from "
                              f"other inputs or parameters): shards {shown}; rerun the {upstream} stage first "
                              f"(dvc repro {upstream}@{layout.dataset})")
 
@@ -171,18 +181,26 @@ def prune(folder: Path, names: list[str]) -> list[Path]:
 
 
 def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[Shard, str], None],
-                progress: bool, before_changes: Callable[[], None] | None = None) -> None:
-    """Run ``work(shard, digest)`` for every shard of ``stage`` that is not complete with its current digest;
-    ``before_changes`` is called once before the first shard file is removed or rewritten (the crop stage removes
-    the cache's index there, so a half-rebuilt folder is never taken for a cache)."""
-    check_upstream(stage, layout, chain)
+                progress: bool, before_changes: Callable[[], None] | None = None, part: Part | None = None) -> None:
+    """Run ``work(shard, digest)`` for every shard of ``stage`` (of ``part`` only, when given) that is not complete
+    with its current digest; ``before_changes`` is called once before the first shard file is removed or rewritten
+    (the crop stage removes the cache's index there, so a half-rebuilt folder is never taken for a cache)."""
+    positions = None if part is None else part.positions(chain.n_shards)
+    check_upstream(stage, layout, chain, positions)
     folder = layout.shard_folder(stage)
-    remove_stale_temps(folder)
-    todo = [k for k, s in enumerate(chain.shards) if not is_complete(layout.shard(stage, s.name),
-                                                                      chain.digest(stage, k))]
+    remove_stale_temps(folder)  # only those of dead writers: the other parts' running writers keep theirs
+    todo = [k for k in (range(chain.n_shards) if positions is None else positions)
+            if not is_complete(layout.shard(stage, chain.shards[k].name), chain.digest(stage, k))]
     keep = set(chain.names)
-    if before_changes is not None and (todo or any(p.stem not in keep for p in folder.glob("*.h5"))):
+    if before_changes is not None and (todo or (part is None and any(p.stem not in keep
+                                                                     for p in folder.glob("*.h5")))):
         before_changes()
+    if part is not None:
+        log.info("%s %s: shard part %s, %d of the plan's %d shards, %d to build", stage, layout.dataset, part,
+                 len(positions), chain.n_shards, len(todo))
+        for k in tqdm(todo, desc=f"{stage} {layout.dataset} {part}", unit="shard", disable=not progress):
+            work(chain.shards[k], chain.digest(stage, k))
+        return
     removed = prune(folder, chain.names)
     if removed:
         log.info("%s %s: removed %d shard files not in the plan", stage, layout.dataset, len(removed))
@@ -197,11 +215,12 @@ def run_sharded(stage: str, layout: Layout, chain: DigestChain, work: Callable[[
 
 def begin(ctx, stage: str, layout: Layout | None):
     """The common start of the sharded stages: the layout (from params unless given), its outputs checked before
-    any work, records.h5 and the digest chain."""
+    any work, records.h5, the digest chain and the run's part of the plan (``--shard I/N``; None: all of it)."""
     layout = layout or Layout.from_params(ctx.dataset, ctx.params.pipeline)
+    part = getattr(ctx, "shard", None)
     layout.check_outputs(stage)
     records = read_records(layout.records)
-    return layout, records, DigestChain(layout, ctx.params, records, ctx.raw, datasets.family(ctx.dataset))
+    return layout, records, DigestChain(layout, ctx.params, records, ctx.raw, datasets.family(ctx.dataset)), part
 
 
 # ------------------------------------------------------------------------------------------- shard formats
