@@ -324,17 +324,18 @@ def test_empty_names_are_refused(h36m_raw, tmp_path):
 
 
 def test_fixture_refuses_a_non_empty_folder(tmp_path):
-    target = tmp_path / "data" / "raw" / "h36m"
+    # MPII's fixture: the refusal is the command's, whatever the dataset, and MPII's tree is written in a second
+    target = tmp_path / "data" / "raw" / "mpii"
     target.mkdir(parents=True)
-    (target / "S1").mkdir()
+    (target / "images").mkdir()
     (target / "mine.txt").write_text("keep")
-    assert_one_error(run(*POSEBANK, "fixture", "h36m", target), str(target), "not empty", "--force")
-    assert sorted(p.name for p in target.iterdir()) == ["S1", "mine.txt"]
-    r = run(*POSEBANK, "fixture", "h36m", target, "--force")
+    assert_one_error(run(*POSEBANK, "fixture", "mpii", target), str(target), "not empty", "--force")
+    assert sorted(p.name for p in target.iterdir()) == ["images", "mine.txt"]
+    r = run(*POSEBANK, "fixture", "mpii", target, "--force")
     assert r.returncode == 0, r.stderr
-    assert (target / "mine.txt").read_text() == "keep" and any(target.rglob("*.cdf"))
+    assert (target / "mine.txt").read_text() == "keep" and any(target.rglob("*.mat"))
     empty = tmp_path / "new"
-    assert run(*POSEBANK, "fixture", "h36m", empty).returncode == 0
+    assert run(*POSEBANK, "fixture", "mpii", empty).returncode == 0
 
 
 def test_info_of_a_file_that_is_not_a_cache(tmp_path):
