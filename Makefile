@@ -64,5 +64,18 @@ bench-merge: $(STAMP)
 bench-repro: $(STAMP)
 	@$(BIN)/python bench/repro.py
 
+# a local Airflow for the DAGs (docs/airflow.md, "Airflow on this machine"): `airflow standalone` on
+# http://127.0.0.1:8080 (AIRFLOW_PORT=N for another port), home .airflow/, the DAGs over this checkout
+.PHONY: airflow airflow-stop airflow-screenshot
+airflow: $(STAMP)
+	@$(BIN)/python scripts/airflow_service.py start
+
+airflow-stop: $(STAMP)
+	@$(BIN)/python scripts/airflow_service.py stop
+
+# build/airflow-grid.png: the grid of posebank_h36m in the running instance's UI (headless Chromium)
+airflow-screenshot: $(STAMP)
+	@$(BIN)/python scripts/airflow_service.py screenshot
+
 clean-demo:
 	rm -rf build/demo

@@ -30,7 +30,9 @@ OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60},
                           # the fixture writes AGORA's 1280x720 images and two of its ten dataframes
                           "agora": {"resolution": "1280x720", "dataframes": [0, 1]}},
              # shards of about 40 examples instead of 1 GB, so that the miniature caches are cut as big ones are
-             "pipeline": {"shard_mb": 4}}
+             "pipeline": {"shard_mb": 4},
+             # manual DAG runs only: unpausing a weekly DAG also starts a run of its latest week
+             "airflow": {"schedule": None}}
 STORAGE = Path(".dvc-storage")  # the default remote (relative to the workspace)
 GIT = ["git", "-c", "user.name=posebank demo", "-c", "user.email=demo@posebank.invalid"]
 
@@ -171,6 +173,37 @@ def airflow_dags() -> None:
     subprocess.run([sys.executable, "-c", AIRFLOW_LISTING], cwd=WORKSPACE, env=env, check=True)
 
 
+def airflow_service() -> None:
+    """scripts/airflow_service.py (what `make airflow` runs) over this workspace on a free port of 127.0.0.1: start,
+    run posebank_h36m through the REST API (every stage finds its shards current), a screenshot of its grid when
+    Chromium is installed, then stop (no process left)."""
+    import socket
+
+    home = WORKSPACE.parent / "airflow-service-demo"
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    script = [sys.executable, str(ROOT / "scripts" / "airflow_service.py")]
+    where = ["--home", str(home)]
+    env = {k: v for k, v in os.environ.items() if k != "AIRFLOW_HOME"}
+    try:
+        started = subprocess.run([*script, "start", *where, "--workspace", str(WORKSPACE), "--port", str(port)],
+                                 env=env, capture_output=True, text=True)
+        if started.returncode != 0:
+            raise SystemExit(f"airflow start failed:\n{started.stdout}{started.stderr}")
+        print("\n".join(line for line in started.stdout.splitlines() if "password" not in line))
+        subprocess.run([*script, "trigger", *where, "--dag", "posebank_h36m", "--timeout", "900"], env=env,
+                       check=True)
+        png = WORKSPACE.parent / "airflow-grid.png"
+        if Path("/usr/bin/chromium").is_file():
+            subprocess.run([*script, "screenshot", *where, "--dag", "posebank_h36m", "--out", str(png)], env=env,
+                           check=True)
+        else:
+            print("no screenshot: Chromium is not installed (Debian package chromium)")
+    finally:
+        subprocess.run([*script, "stop", *where], env=env, check=True)
+
+
 def train_loop(path: Path, epochs: int = 2) -> None:
     """Two epochs of a training-style loop: batches from the merge's own sampler, joints projected into the crops."""
     import numpy as np
@@ -264,6 +297,10 @@ def main() -> int:
     step("Airflow: the DAGs of dags/ parsed over this workspace's params.yaml (one per dataset, one per merge on "
          "its sources' Assets; docs/airflow.md)")
     airflow_dags()
+
+    step("Airflow on 127.0.0.1 (make airflow): started over this workspace, posebank_h36m run through the REST API "
+         "(its stages find every shard current), stopped with every process")
+    airflow_service()
 
     step("training-style loop over small5 (posebank.loader: PoseDataset, round-robin sampler, 2 workers)")
     train_loop(merged / "small5.h5")
