@@ -34,8 +34,10 @@ compression and attributes of :class:`CacheWriter`, made with posebank's own ``_
 ``CacheWriter`` writes from the same rows: same layout, same values read back), then ``write_index``; every cache is
 read back with :class:`Cache`. A size's caches are generated once and reused while their parameters are unchanged.
 
-Per size, each measured in a fresh subprocess (peak RSS from the child's own rusage, ``os.wait4``; MB = MiB), one
-at a time, all with the page cache warm (the read floor runs first) and BLAS / OpenMP at one thread:
+Per size, each measured in a fresh subprocess (peak RSS: the child's own high-water mark, VmHWM, as it reports it;
+not ``ru_maxrss``, which Linux carries over the spawn from this script, whose own size it then reports; CPU times
+from ``os.wait4``; MB = MiB), one at a time, all with the page cache warm (the read floor runs first) and BLAS /
+OpenMP at one thread:
 
 * ``read_floor``: the machine's limit: every shard's annotation columns (split + the columns a merge copies) read
   once, sequentially, with h5py (I/O + decompression); ``write_floor``: posebank's merged columns written once into
@@ -91,6 +93,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from posebank.core import memory  # noqa: E402
 from posebank.core.atomic import write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -158,12 +161,12 @@ def emit(obj: dict) -> None:
 
 
 def rss_now_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return round(int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / MIB, 1)
+    return round(memory.rss_mb(), 1)
 
 
 def peak_rss_self_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """The child's own peak (VmHWM: ru_maxrss would carry over this script's own size from the spawn)."""
+    return round(memory.peak_rss_mb(), 1)
 
 
 def huge8_spec():
@@ -919,8 +922,14 @@ def run_child(kind: str, args: dict, log_dir: Path, tag: str, timeout: float, li
     result = next((x["result"] for x in reversed(lines) if "result" in x), None)
     failed = next((x for x in reversed(lines) if "failed" in x), None)
     progress = [x for x in lines if "stage" in x]
+    # the child's own peak (VmHWM, reported in its lines); wait4's ru_maxrss also counts this script's size at the
+    # spawn (Linux carries it over the exec), the fallback for a child killed before it said anything
+    own = [x.get("peak_rss_self_mb") or x.get("peak_rss_mb") for x in [*lines, *(x["result"] for x in lines
+                                                                          if isinstance(x.get("result"), dict))]]
+    own = [float(v) for v in own if isinstance(v, (int, float))]
     out = {"returncode": proc.returncode, "timed_out": timed_out, "process_wall_seconds": round(wall, 2),
-           "peak_rss_mb": round(ru.ru_maxrss / 1024, 1), "user_seconds": round(ru.ru_utime, 2),
+           "peak_rss_mb": round(max(own) if own and result is not None else max([*own, ru.ru_maxrss / 1024]), 1),
+           "wait4_maxrss_mb": round(ru.ru_maxrss / 1024, 1), "user_seconds": round(ru.ru_utime, 2),
            "system_seconds": round(ru.ru_stime, 2), "result": result}
     if progress:
         out["progress"] = progress
@@ -1308,7 +1317,8 @@ def main(argv=None) -> int:
             "layout_check": layout,
             "timing": "wall clock inside each child around the measured call (posebank: build_merge; baseline: load "
                       "to fsynced pickle); each method in a fresh subprocess, one at a time; page cache warm (the "
-                      "read floor reads every source first); peak RSS = the child's ru_maxrss (os.wait4), MB = MiB",
+                      "read floor reads every source first); peak RSS = the child's own VmHWM (its ru_maxrss from "
+                      "os.wait4 also counts this script's size at the spawn), MB = MiB",
             "methods": {
                 "posebank": "posebank.merging.build.build_merge('huge8', spec, cache_dir, out, allow_missing=False): "
                             "streaming, sparse per-source blocks, images referenced",

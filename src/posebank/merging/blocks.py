@@ -20,7 +20,6 @@ import multiprocessing
 import os
 import pickle
 import queue
-import resource
 import threading
 import traceback
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posebank.core.memory import peak_rss_mb, rss_mb
 from posebank.core.store import Cache
 
 DEPTH = 2  # blocks read ahead of the merge
@@ -218,17 +218,9 @@ class _Slots:
         return out
 
 
-def _rss_mb() -> float:
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        return 0.0
-
-
 def _reader_main(tasks, q, free, slots: _Slots) -> None:  # the forked reader process
     int(np.frombuffer(slots.mem, np.uint8)[::mmap.PAGESIZE].sum())  # map the shared slots' pages in now
-    start = _rss_mb()  # the pages it shares with the merge process (from the fork, the slots): counted in both
+    start = rss_mb()  # the pages it shares with the merge process (from the fork, the slots): counted in both
     try:
         for k, rows, cols in task_items(tasks):
             if rows is None:
@@ -241,7 +233,7 @@ def _reader_main(tasks, q, free, slots: _Slots) -> None:  # the forked reader pr
                 q.put((k, -1, (rows, cols)))
             else:
                 q.put((k, slot, layout))
-        q.put((_DONE, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, start))
+        q.put((_DONE, peak_rss_mb(), start))
     except BaseException as e:  # noqa: BLE001 - handed to the merge, raised there
         q.put((_ERROR, _portable_error(e), None))
     q.close()
