@@ -28,6 +28,7 @@ import datetime
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -218,17 +219,41 @@ def airflow_env(home: Path, workspace: Path, port: int, log_ports: tuple[int, in
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API__BASE_URL": url,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{url}/execution/",  # the task processes report here
-        # the scheduler's and the triggerer's log servers (fixed ports by default: 8793, 8794)
+        # the scheduler's and the triggerer's log servers, should one start (fixed ports by default: 8793, 8794);
+        # the home's `airflow` wrapper starts both components without them (airflow_wrapper)
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_ports[0]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(log_ports[1]),
         "AIRFLOW__CORE__AUTH_MANAGER":
             "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / PASSWORDS_FILE),
-        "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",  # standalone starts `airflow` from PATH
+        # standalone starts its components as `airflow ...` from PATH: the home's wrapper first (airflow_wrapper)
+        "PATH": f"{home / 'bin'}:{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
         "GX_ANALYTICS_ENABLED": "false",
         "DVC_NO_ANALYTICS": "1",
     }
+
+
+WRAPPER = """#!/bin/sh
+# written by posebank's scripts/airflow_service.py: `airflow standalone` starts its components as `airflow <name>`
+# from PATH; the scheduler and the triggerer start without their log servers, which Airflow binds to every network
+# interface (no setting changes that); the API server reads the task logs from this home's logs/ folder
+case "$1" in
+  scheduler|triggerer) exec {airflow} "$@" --skip-serve-logs ;;
+esac
+exec {airflow} "$@"
+"""
+
+
+def airflow_wrapper(home: Path) -> Path:
+    """``<home>/bin/airflow``: the ``airflow`` that standalone's components are started with (see WRAPPER)."""
+    path = home / "bin" / "airflow"
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(".airflow.tmp")
+    tmp.write_text(WRAPPER.replace("{airflow}", shlex.quote(str(BIN / "airflow"))))
+    tmp.chmod(0o755)
+    tmp.replace(path)
+    return path
 
 
 # --- the REST API --------------------------------------------------------------------------------------------------
@@ -377,6 +402,7 @@ def start(home: Path, workspace: Path, port: int, timeout: float) -> int:
         log.replace(home / f"{LOG_FILE}.1")
     pw = password(home)
     url = f"http://127.0.0.1:{port}"
+    airflow_wrapper(home)
     env = {**os.environ, **airflow_env(home, workspace, port, (free_port(), free_port()))}
     os.environ.update(env)  # posebank_dags._build reads POSEBANK_WORKSPACE; airflow.sdk reads AIRFLOW_HOME
     pools = pool_file(workspace, home)  # params.yaml's errors before anything runs

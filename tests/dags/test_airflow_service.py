@@ -219,6 +219,33 @@ def test_start_serves_a_healthy_api_on_localhost_listing_the_dag(airflow, token)
     assert again.stderr.startswith(f"error: {home / 'standalone.pid'}: Airflow of this home already runs")
 
 
+@pytest.mark.slow
+def test_every_socket_the_instance_listens_on_is_on_127_0_0_1(airflow, token):
+    """The API server, and no log server: Airflow binds the scheduler's and the triggerer's to every interface,
+    so the home's `airflow` wrapper starts both with --skip-serve-logs."""
+    import psutil
+
+    home = airflow["home"]
+    wrapper = (home / "bin" / "airflow").read_text()
+    assert "scheduler|triggerer) exec" in wrapper and "--skip-serve-logs" in wrapper
+    listening = {}
+    for pid in instance(home):
+        try:
+            for c in psutil.Process(pid).net_connections(kind="inet"):
+                if c.status == psutil.CONN_LISTEN:
+                    listening[(c.laddr.ip, c.laddr.port)] = psutil.Process(pid).name()
+        except psutil.NoSuchProcess:
+            continue
+    assert ("127.0.0.1", airflow["port"]) in listening, listening
+    assert {ip for ip, _port in listening} == {"127.0.0.1"}, listening
+    for port in json.loads((home / "standalone.pid").read_text())["log_server_ports"]:
+        assert listeners(port) == set(), port  # no log server at all
+    # the components standalone started, each through the wrapper
+    commands = [p["cmdline"] for p in instance(home).values()]
+    assert any("scheduler --skip-serve-logs" in c for c in commands), commands
+    assert any("triggerer --skip-serve-logs" in c for c in commands), commands
+
+
 def task_log(home: Path, run_id: str, task_id: str, map_index: int | None = None) -> str:
     folder = home / "logs" / f"dag_id={DAG}" / f"run_id={run_id}" / f"task_id={task_id}"
     if map_index is not None:
