@@ -16,7 +16,8 @@ The rows are generated with vectorised numpy (the masks' RLE strings too; a samp
 own encoding) and written once with :class:`posebank.core.store.CacheWriter` into a temporary folder (or
 ``--keep DIR``, reused when present); the images are small placeholder JPEGs of the row's crop size (a pool of
 sizes), since validation decodes only a sample of them. Validation then runs in a separate process, so its peak
-resident memory (``ru_maxrss``) is measured apart from the writer's. Results go to a JSON file written atomically.
+resident memory (its own high-water mark, VmHWM: its ``ru_maxrss`` would hold the writer's size, carried over the
+spawn) is measured apart from the writer's. Results go to a JSON file written atomically.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posebank.core import memory
 from posebank.core.atomic import write_json
 
 os.environ["GX_ANALYTICS_ENABLED"] = "false"
@@ -305,8 +306,8 @@ def run_child(cache: Path, n: int, chunk_rows: int, gx_root: Path, work: Path) -
                                        "expected_counts": {"h36m": n}},
                        work / "report.json", data_docs_dir=work / "data_docs", gx_root=gx_root)
     seconds = time.perf_counter() - t0
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak_kib / 1024, 1), "success": summary["success"],
+    # VmHWM, the child's own peak: its ru_maxrss also holds the writer's size, carried over the spawn by Linux
+    return {"seconds": round(seconds, 2), "peak_rss_mb": round(memory.peak_rss_mb(), 1), "success": summary["success"],
             "expectations": summary["expectations"], "chunks": summary["chunks"],
             "images_sampled": summary["images_sampled"]}
 
@@ -363,7 +364,6 @@ def main(argv=None) -> int:
             "validate_seconds": child["seconds"],
             "process_wall_seconds": round(wall, 2),
             "peak_rss_mb": child["peak_rss_mb"],
-            "peak_rss_children_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
             "rows_per_second": round(args.examples / child["seconds"]),
             "validation_success": child["success"],
             "expectations": child["expectations"],
