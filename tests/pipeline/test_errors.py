@@ -364,7 +364,9 @@ def test_an_all_nan_sequence_is_counted_in_the_log_and_the_quarantine(h36m_raw, 
                   var_data=np.full((1, len(poses), h36m.N_RAW_JOINTS * 3), np.nan, np.float32))
     cdf.close()
     out = tmp_path / "o"
-    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS}})
+    # S1's one sequence is the whole training split: an empty split is refused unless bad instances may be skipped
+    params = write_params(tmp_path / "p.yaml", {"datasets": {"h36m": H36M_SMALL_PARAMS},
+                                                "pipeline": {"bad_instances": "quarantine"}})
     r = run(*POSEBANK, "convert", "h36m", "--raw", raw, "--out", out, "--params", params, "-q")
     assert r.returncode == 0, r.stderr
     n_train = len(range(0, len(poses), 5))

@@ -200,6 +200,10 @@ class PipelineParams(Section):
     expectations: str = "expectations"  # the Great Expectations project (committed suites)
     merged: str = "data/merged"  # <merged>/<merge>.h5: the merged datasets (huge8, medium3, small5)
     exports: str = "data/exports"  # <exports>/<export>/: exports for training code (params.yaml exports:)
+    # an instance the converter cannot keep as it is (infinite joints, a camera with a non-positive focal length or
+    # a non-orthonormal rotation, a second instance of one person in one frame): error (stop, naming its file) or
+    # quarantine (drop it with the reason, counted); infinite joints are always dropped
+    bad_instances: Literal["error", "quarantine"] = "error"
 
     def check(self) -> None:
         require(self.shard_frames >= 1, "shard_frames", f"must be at least 1, got {self.shard_frames}")

@@ -345,10 +345,11 @@ class CacheFile:
         if a.get("format") != FORMAT_NAME:
             self._f.close()
             raise CacheFormatError(path_or_fileobj, f"not a posebank cache (format attribute {a.get('format')!r})")
-        if int(a["format_version"]) > FORMAT_VERSION:
+        version = int(a["format_version"])  # read before the file is closed: the message names it
+        if version > FORMAT_VERSION:
             self._f.close()
-            raise CacheFormatError(path_or_fileobj, f"format version {a['format_version']} is newer than "
-                                   f"this posebank reads ({FORMAT_VERSION})")
+            raise CacheFormatError(path_or_fileobj, f"format version {version} is newer than this posebank reads "
+                                   f"({FORMAT_VERSION})")
         self.joint_info = JointInfo.from_json(a["joint_info"])
         self.dataset = str(a["dataset"])
         self._n = int(a["n_examples"])
@@ -426,6 +427,11 @@ def read_index(folder) -> dict:
     for key in ("dataset", "joint_info", "n_examples", "shards", "attrs"):
         if key not in index:
             raise CacheFormatError(path, f"index lacks {key!r}")
+    # the shards' version as the index records it: refused here, before a shard is opened (a merge would otherwise
+    # read a folder whose index says its shards are of a format this posebank does not know)
+    if int(index.get("cache_format_version", 1)) > FORMAT_VERSION:
+        raise CacheFormatError(path, f"cache format version {index['cache_format_version']} (its shards') is newer "
+                               f"than this posebank reads ({FORMAT_VERSION})")
     return index
 
 

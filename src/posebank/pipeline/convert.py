@@ -10,6 +10,7 @@ from posebank import datasets
 from posebank.core.errors import UsageError
 from posebank.core.settings import params_digest
 from posebank.entry import StageContext, stage_main
+from posebank.pipeline.checks import check_instances
 from posebank.pipeline.layout import Layout
 from posebank.pipeline.records import write_records
 
@@ -40,6 +41,10 @@ def run(ctx: StageContext, layout: Layout | None = None) -> dict:
     instances = module.instances(ctx.raw, p, dropped)
     log.info("%s: %d instances selected from %s", ctx.dataset, len(instances), ctx.raw)
     log_dropped(ctx.dataset, dropped)
+    # what no dataset may hand over (wrong joint count, infinite joints, bad cameras, duplicates, metres, empty
+    # splits): checked here for all of them; the drops are logged by the check
+    instances = check_instances(ctx.dataset, module.JOINT_INFO, instances, dropped, module.splits(p), p,
+                                ctx.params.pipeline.bad_instances, ctx.raw, ctx.params.source)
     provenance = module.provenance(ctx.raw, p) if hasattr(module, "provenance") else {}
     write_records(layout.records, ctx.dataset, module.JOINT_INFO, instances, {
         "provenance": provenance or {},

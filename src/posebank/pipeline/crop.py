@@ -4,18 +4,21 @@ Per person a perspective crop (the camera turned to the box centre, distortion r
 reprojected into it and the camera updated to it. Each shard of the plan is written straight into the cache
 folder as a self-contained cache file (atomic, deterministic: an interrupted and resumed run gives byte-identical
 shards, and a shard whose inputs did not change is not rewritten); ``index.json`` is written last. Everything
-left out (dropped at conversion, unreadable frames, rejected boxes, empty masks) is in the quarantine list and
-counted in the log.
+left out (dropped at conversion, unreadable frames, rejected boxes, empty masks) is in the quarantine list,
+counted in the log and, in the pipeline, written to ``<reports>/quarantine/<dataset>.jsonl`` (one JSON object per
+entry: ``where``, ``reason``, ``count``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from posebank.core.atomic import write_text
 from posebank.core.bodymodel import to_camera
 from posebank.core.store import CacheWriter, Example, write_index
 from posebank.entry import StageContext, stage_main
@@ -149,6 +152,8 @@ def write_cache_index(layout: Layout, records: Records, names: list[str], attrs:
     index = write_index(layout.cache, records.dataset, records.joint_info,
                         [layout.shard("crop", name) for name in names], attrs, dropped,
                         state=layout.interim / "index-state.json")
+    if layout.quarantine_report is not None:
+        write_quarantine_report(layout.quarantine_report, index["quarantine"])
     reasons: Counter = Counter()
     for q in index["quarantine"]:
         reasons[q["reason"]] += int(q.get("count", 1))
@@ -159,6 +164,14 @@ def write_cache_index(layout: Layout, records: Records, names: list[str], attrs:
     counts = {k: v for k, v in index["examples_per_split"].items() if v}
     counts["quarantined"] = len(index["quarantine"])
     return counts
+
+
+def write_quarantine_report(path, quarantine: list[dict]) -> None:
+    """The cache's quarantine as JSON lines (``where``, ``reason``, ``count``), in the index's order, atomically: an
+    empty file when nothing was left out, so the report always says how much was."""
+    lines = [json.dumps({"where": q["path"], "reason": q["reason"], "count": int(q.get("count", 1))},
+                        sort_keys=True) + "\n" for q in quarantine]
+    write_text(path, "".join(lines))
 
 
 def main(argv=None) -> int:

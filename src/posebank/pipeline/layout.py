@@ -18,7 +18,9 @@ class Layout:
     dataset: str
     interim: Path  # <interim>/<dataset>
     cache: Path  # the final cache: a folder of shards and index.json
-    reports: Path = Path("reports")
+    # <reports>: pipeline.reports; None for a conversion outside the pipeline (``posebank convert``), which writes
+    # no reports beside its cache folder
+    reports: Path | None = None
 
     @classmethod
     def from_params(cls, dataset: str, pipeline: PipelineParams) -> Layout:
@@ -40,17 +42,27 @@ class Layout:
 
     def outputs(self, stage: str) -> list[Path]:
         """The files ``stage`` writes (a shard folder stands for a file in it)."""
-        probe = "all"
-        return {"convert": [self.records], "frames": [self.shard("frames", probe)],
-                "detect": [self.shard("detect", probe)], "segment": [self.shard("segment", probe)],
-                "crop": [self.index],
-                "validate": [self.validation_report, self.contact_sheet, self.data_docs / "index.html", self.stats,
-                             self.stats_plot]}[stage]
+        if stage == "convert":
+            return [self.records]
+        if stage in SHARD_FOLDERS:
+            return [self.shard(stage, "all")]
+        if stage == "crop":
+            return [self.index, *([self.quarantine_report] if self.reports is not None else [])]
+        if stage == "validate":
+            return [self.validation_report, self.contact_sheet, self.data_docs / "index.html", self.stats,
+                    self.stats_plot]
+        raise KeyError(stage)
 
     def check_outputs(self, stage: str) -> None:
         """OutputError before any work when one of ``stage``'s outputs cannot be written (the folders are made)."""
         for path in self.outputs(stage):
             prepare_output(path)
+
+    @property
+    def quarantine_report(self) -> Path | None:
+        """What the cache leaves out, one JSON line per quarantine entry (the crop stage's report); None without a
+        reports folder."""
+        return None if self.reports is None else self.reports / "quarantine" / f"{self.dataset}.jsonl"
 
     @property
     def validation_report(self) -> Path:
