@@ -64,6 +64,14 @@ bench-merge: $(STAMP)
 bench-repro: $(STAMP)
 	@$(BIN)/python bench/repro.py
 
+# the reliability suite's long version: tests/reliability with POSEBANK_SOAK=1 (SEEDS kill points per stage and
+# remote fault, default 5; every demo dataset built twice for determinism; longer load runs), about 30 minutes;
+# the JSON summary (faults injected, runs recovered, bytes compared, bad inputs, quarantined items) goes to
+# build/soak/summary.json
+.PHONY: soak
+soak: $(STAMP)
+	@$(BIN)/python scripts/soak.py $(if $(SEEDS),--seeds $(SEEDS))
+
 # a local Airflow for the DAGs (docs/airflow.md, "Airflow on this machine"): `airflow standalone` on
 # http://127.0.0.1:8080 (AIRFLOW_PORT=N for another port), home .airflow/, the DAGs over this checkout
 .PHONY: airflow airflow-stop airflow-screenshot
