@@ -29,7 +29,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reliability.conftest import seeds
+from reliability.conftest import SOAK, seeds
+from staging import IMAGE_STAGES, kill_and_rerun
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent  # dvc and the stages from the test environment
@@ -247,3 +248,14 @@ def test_push(workspace, tmp_path, record):
     # it, so a kill can leave such temporaries beside the objects (DVC does not remove them on the next push:
     # counted as leftover_temps), but never a partial object
     _interrupt("push", ["dvc", "push", "-q"], repo, [remote], record, ignore=dvc_temporary)
+
+
+@pytest.mark.skipif(not SOAK, reason="CI: tests/pipeline/test_resume.py kills each image stage once; make soak: "
+                                     "at every seed's shard")
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("stage", IMAGE_STAGES)
+def test_image_stages(reference, tmp_path, stage, seed, record):
+    """frames, detect, segment, crop killed after a shard drawn from the seed (test_resume's procedure): the rerun
+    resumes and every shard and the cache are the uninterrupted bytes."""
+    got = kill_and_rerun(reference, tmp_path, stage, seed)
+    record("interruption", stage=stage, seed=seed, faults=1, recovered=1, bytes_compared=got["bytes_compared"])
