@@ -39,3 +39,18 @@ def cache_content(path: Path) -> tuple[list, list]:
                          *(np.asarray(a).tobytes() for a in (c.intrinsic_matrix, c.R, c.t, c.distortion_coeffs,
                                                             c.world_up)), c.distortion_model))
         return rows, cache.quarantine
+
+
+def script(name: str):
+    """``scripts/<name>.py`` as a module (loaded once): tests use the functions of the project's scripts."""
+    import importlib.util
+    import sys
+
+    key = f"posebank_script_{name}"
+    if key not in sys.modules:
+        path = Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[key] = module
+        spec.loader.exec_module(module)
+    return sys.modules[key]

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from conftest import H36M_SMALL_PARAMS, REPO
+from helpers import script
 from posebank.core.store import Cache
 from workspaces import commit, copy_repo, sh
 
@@ -116,16 +117,8 @@ def instance(home: Path) -> dict[int, dict]:
 
 
 def api(url: str, method: str = "GET", body=None, token: str | None = None):
-    headers = {"Accept": "application/json"}
-    data = None if body is None else json.dumps(body).encode()
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=data, headers=headers, method=method)
-    with urllib.request.urlopen(req, timeout=30) as r:
-        raw = r.read()
-    return json.loads(raw) if raw else None
+    """One REST API request, as the service script makes them (an HTTP error raises urllib's HTTPError)."""
+    return script("airflow_service").http_json(url, method, body, token, timeout=30)
 
 
 def write_params(repo: Path, airflow: dict | None = None) -> dict:

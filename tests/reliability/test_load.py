@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import script
 from reliability.conftest import SOAK, scaled
 
 REPO = Path(__file__).resolve().parents[2]
@@ -173,18 +174,8 @@ RUNS_TIMEOUT_S = 2400
 
 
 def api(url: str, method: str = "GET", body=None, token: str | None = None):
-    import urllib.request
-
-    headers = {"Accept": "application/json"}
-    data = None if body is None else json.dumps(body).encode()
-    if data is not None:
-        headers["Content-Type"] = "application/json"
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method=method),
-                                timeout=30) as r:
-        raw = r.read()
-    return json.loads(raw) if raw else None
+    """One REST API request, as the service script makes them (an HTTP error raises urllib's HTTPError)."""
+    return script("airflow_service").http_json(url, method, body, token, timeout=30)
 
 
 def overlapping(intervals: list[tuple[float, float, str]]) -> list[tuple[str, str]]:
@@ -230,7 +221,7 @@ def test_many_dataset_dag_runs_at_once_share_a_one_slot_gpu_pool_and_all_succeed
         if ds != "h36m":
             datasets.get(writer).make_fixture(repo / params["datasets"][ds]["raw"], 0, **options)
 
-    script, home = REPO / "scripts" / "airflow_service.py", tmp_path / "home"
+    service_py, home = REPO / "scripts" / "airflow_service.py", tmp_path / "home"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     env.pop("AIRFLOW_HOME", None)
     with socket.socket() as s:
@@ -238,7 +229,7 @@ def test_many_dataset_dag_runs_at_once_share_a_one_slot_gpu_pool_and_all_succeed
         port = s.getsockname()[1]
 
     def service(*args: str, timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(script), *args, "--home", str(home)], capture_output=True,
+        return subprocess.run([sys.executable, str(service_py), *args, "--home", str(home)], capture_output=True,
                               text=True, timeout=timeout, env=env, cwd=REPO)
 
     dags = [f"posebank_{ds}" for ds in DAG_DATASETS]
