@@ -273,7 +273,7 @@ def main() -> int:
 
     step("a release: dvc.lock committed in the workspace's git, small5 tagged after its validation passed and "
          "its objects are in the remote; then a fresh clone pulls exactly small5 and the loader reads it")
-    run(*GIT, "add", "dvc.lock", "reports/validation", "reports/stats", quiet=True)
+    run(*GIT, "add", "dvc.lock", "reports/validation", "reports/stats", "reports/quarantine", quiet=True)
     if subprocess.run(["git", "diff", "--cached", "--quiet"], cwd=WORKSPACE).returncode:
         run(*GIT, "commit", "-qm", "built: dvc.lock", quiet=True)
     run(sys.executable, "-m", "posebank.cli", "release", "small5")
@@ -315,6 +315,9 @@ def main() -> int:
         report = json.loads((reports / "validation" / f"{name}.json").read_text())
         print(f"validation   {report['expectations_passed']}/{report['expectations']} expectations passed "
               f"(pass rate {report['pass_rate']:.0%}); contact sheet {WORKSPACE / reports / 'contact' / name}.png")
+        left_out = [json.loads(line) for line in (reports / "quarantine" / f"{name}.jsonl").read_text().splitlines()]
+        print(f"quarantine   {len(left_out)} entries ({sum(q['count'] for q in left_out)} frames or instances) in "
+              f"{reports / 'quarantine' / name}.jsonl")
         print()
     from posebank.cli import format_merge_summary
     from posebank.merging.reader import Merge

@@ -107,8 +107,10 @@ def posebank_command(*args: str) -> str:
 
 
 def git_record_command(message: str) -> str:
-    """Commit dvc.lock (and the DVC metrics committed with it, and what dvc staged) when it changed."""
-    return ("git add dvc.lock && { git add reports/validation reports/stats 2>/dev/null || true; } && "
+    """Commit dvc.lock (and the DVC metrics and quarantine lists committed with it, and what dvc staged) when it
+    changed."""
+    return ("git add dvc.lock && "
+            "{ git add reports/validation reports/stats reports/quarantine 2>/dev/null || true; } && "
             f"if git diff --cached --quiet; then echo 'dvc.lock unchanged: nothing to commit'; "
             f"else git -c user.name=\"${{GIT_AUTHOR_NAME:-posebank-airflow}}\" "
             f"-c user.email=\"${{GIT_AUTHOR_EMAIL:-posebank-airflow@localhost}}\" commit -q -m {shlex.quote(message)}"
