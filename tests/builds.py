@@ -25,6 +25,7 @@ TREES = {
     "agora": ("agora", {}),
     "coco": ("coco", {}),
     "bedlam": ("bedlam", {}),
+    "aist": ("aist", {"n_frames": 4}),
 }
 
 
@@ -48,6 +49,7 @@ CASES = {
     "agora": Case("agora", {"resolution": "1280x720", "dataframes": [0, 1]}),  # what the fixture writes
     "coco": Case("coco", {}),
     "bedlam": Case("bedlam", {}),
+    "aist": Case("aist", {"cameras": ["c01", "c04", "c09"]}),  # 3 of the 9 views: a few seconds
 }
 FIXTURE_SEED = 0
 

@@ -45,6 +45,7 @@ TRUNCATED = {
              "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "bedlam": ("all_npz_12_training/20221010_3_1000_batch01hand_6fps.npz",
                "unreadable label file: not an npz archive, or truncated or corrupt"),
+    "aist": ("annotations/keypoints3d/gLO_sFM_cAll_d13_mLO2_ch04.pkl", "not a readable pickle, truncated or corrupt"),
 }
 
 
@@ -63,14 +64,14 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 13
+    assert len(NAMES) == 14
 
 
 def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam"}
+                                                   "agora", "bedlam", "aist"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -79,7 +80,7 @@ def test_registry():
         datasets.folder("panoptic")
     rows = {r["name"]: r for r in datasets.status()}
     assert rows["tdhp_full"]["joints"] == 28 and rows["panoptic"]["status"] == "planned"
-    assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam"))
+    assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist"))
 
 
 @pytest.mark.parametrize("name", NAMES)
