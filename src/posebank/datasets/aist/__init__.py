@@ -345,7 +345,8 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
         where = f"{KEYPOINTS_DIR}/{seq}.pkl"
         split = layout.split_of.get(seq)
         if split is None:
-            record_drop(dropped, where, [0], IN_NO_SPLIT)
+            if dropped is not None:
+                dropped.append(Dropped(where, IN_NO_SPLIT, len(read_keypoints(root / where))))
             continue
         if split not in p["splits"]:
             continue
@@ -356,24 +357,27 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
         poses = world_joints(read_keypoints(root / where))
         match = _SEQUENCE.match(seq)
         genre, situation, dancer = (match.group(1), match.group(2), match.group(3)) if match else ("", "", "")
-        frames = None
+        frames = selected_frames(poses, p, where, dropped)
+
+        def drop(at: str, reason: str, count: int = len(frames)) -> None:  # a whole view: its selected frames
+            if dropped is not None and count:
+                dropped.append(Dropped(at, reason, count))
+
         for view in p["cameras"]:
             source = f"{VIDEO_DIR}/{video_name(seq, view)}.mp4"
             if (seq, view) in EXCLUDED_VIEWS:
-                record_drop(dropped, where, [0], f"{view}: {EXCLUDED_VIEWS[seq, view]}")
+                drop(where, f"{view}: {EXCLUDED_VIEWS[seq, view]}")
                 continue
             if not (root / source).is_file():
-                record_drop(dropped, where, [0], f"{view}: {VIDEO_MISSING} ({source})")
+                drop(where, f"{view}: {VIDEO_MISSING} ({source})")
                 continue
             if view not in setting.cameras:
                 raise RawFileError(root / CAMERA_DIR / f"{setting_name}.json", f"has no camera {view!r}")
             size = video_size(root / source)
             if size != setting.sizes[view]:
-                record_drop(dropped, source, [0], f"the video is {size[0]}x{size[1]}, its camera's size "
-                                                  f"{setting.sizes[view][0]}x{setting.sizes[view][1]}")
+                drop(source, f"the video is {size[0]}x{size[1]}, its camera's size "
+                             f"{setting.sizes[view][0]}x{setting.sizes[view][1]}")
                 continue
-            if frames is None:
-                frames = selected_frames(poses, p, where, dropped)
             camera = setting.cameras[view]
             for i in frames:
                 out.append(RawInstance(
