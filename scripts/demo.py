@@ -28,7 +28,9 @@ OVERRIDES = {"datasets": {"muco_3dhp": {"n_composites": 60},
                           # one camera of each kind (chest, telephoto, ceiling, low) instead of all 14
                           "tdhp_full": {"cameras": [0, 2, 3, 9]},
                           # the fixture writes AGORA's 1280x720 images and two of its ten dataframes
-                          "agora": {"resolution": "1280x720", "dataframes": [0, 1]}},
+                          "agora": {"resolution": "1280x720", "dataframes": [0, 1]},
+                          # three of AIST++'s nine views (a ring camera, the opposite one, the high one)
+                          "aist": {"cameras": ["c01", "c04", "c09"]}},
              # shards of about 40 examples instead of 1 GB, so that the miniature caches are cut as big ones are
              "pipeline": {"shard_mb": 4},
              # manual DAG runs only: unpausing a weekly DAG also starts a run of its latest week
