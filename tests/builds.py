@@ -25,6 +25,7 @@ TREES = {
     "agora": ("agora", {}),
     "coco": ("coco", {}),
     "bedlam": ("bedlam", {}),
+    "panoptic": ("panoptic", {}),
 }
 
 
@@ -48,6 +49,7 @@ CASES = {
     "agora": Case("agora", {"resolution": "1280x720", "dataframes": [0, 1]}),  # what the fixture writes
     "coco": Case("coco", {}),
     "bedlam": Case("bedlam", {}),
+    "panoptic": Case("panoptic", {}),
 }
 FIXTURE_SEED = 0
 

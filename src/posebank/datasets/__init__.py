@@ -31,8 +31,9 @@ IMPLEMENTED = {
     "mpii": "posebank.datasets.mpii",
     "agora": "posebank.datasets.agora",
     "bedlam": "posebank.datasets.bedlam",
+    "panoptic": "posebank.datasets.panoptic",
 }
-PLANNED = ("panoptic", "aist")
+PLANNED = ("aist",)
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
