@@ -69,7 +69,7 @@ INFO = DatasetInfo(
               "Interaction Capture. TPAMI 2017."),
 )
 
-# the release's joints19 order (panoptic-toolbox README, "Skeleton Output Format" coco19)
+# the release's joints19 order (panoptic-toolbox README.md: 0 Neck, 1 Nose, 2 BodyCenter, 3 lShoulder, ...)
 RAW_JOINT_NAMES = ("neck,nose,pelv,lsho,lelb,lwri,lhip,lkne,lank,rsho,relb,rwri,rhip,rkne,rank,leye,lear,reye,"
                    "rear")
 N_RAW_JOINTS = 19
