@@ -26,6 +26,7 @@ TREES = {
     "coco": ("coco", {}),
     "bedlam": ("bedlam", {}),
     "aist": ("aist", {"n_frames": 4}),
+    "panoptic": ("panoptic", {}),
 }
 
 
@@ -50,6 +51,7 @@ CASES = {
     "coco": Case("coco", {}),
     "bedlam": Case("bedlam", {}),
     "aist": Case("aist", {"cameras": ["c01", "c04", "c09"]}),  # 3 of the 9 views: a few seconds
+    "panoptic": Case("panoptic", {}),
 }
 FIXTURE_SEED = 0
 

@@ -180,7 +180,7 @@ def test_merge_dags_wait_for_their_registered_sources_assets_then_commit_push_an
     small5 = bag.dags["posebank_merge_small5"].timetable.asset_condition.objects
     assert len(small5) == 5
     huge8 = [a.name for a in bag.dags["posebank_merge_huge8"].timetable.asset_condition.objects]
-    assert "posebank-cache-panoptic" not in huge8 and "posebank-cache-agora" in huge8
+    assert "posebank-cache-aist" not in huge8 and "posebank-cache-agora" in huge8 and "posebank-cache-panoptic" in huge8
 
 
 def test_the_dags_follow_another_workspaces_params(airflow_home, tmp_path):

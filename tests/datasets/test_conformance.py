@@ -46,6 +46,8 @@ TRUNCATED = {
     "bedlam": ("all_npz_12_training/20221010_3_1000_batch01hand_6fps.npz",
                "unreadable label file: not an npz archive, or truncated or corrupt"),
     "aist": ("annotations/keypoints3d/gLO_sFM_cAll_d13_mLO2_ch04.pkl", "not a readable pickle, truncated or corrupt"),
+    "panoptic": ("171204_pose1/calibration_171204_pose1.json",
+                 "unreadable calibration file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -64,23 +66,24 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 14
+    assert len(NAMES) == 15
 
 
 def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist"}
+                                                   "agora", "bedlam", "aist", "panoptic"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'panoptic': unknown \(planned, not implemented yet\)"):
-        datasets.folder("panoptic")
+    with pytest.raises(UsageError, match=r"dataset 'sailvos': unknown \(planned, not implemented yet\)"):
+        datasets.folder("sailvos")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["panoptic"]["status"] == "planned"
-    assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist"))
+    assert rows["tdhp_full"]["joints"] == 28 and rows["sailvos"]["status"] == "planned"
+    assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
+                                                            "panoptic"))
 
 
 @pytest.mark.parametrize("name", NAMES)
