@@ -126,6 +126,8 @@ COCO = {**_LIMBS, "nose": "nose", "leye": "left_eye", "reye": "right_eye",
 MPII = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra",
         "thor": "thorax_extra", "neck": "neck_extra", "head": "headtop"}
 H36M_ALL = {k: v for k, v in H36M.items() if k != "tors"}  # rfoo, rtoe, lthu, lfin, ... : no mmhuman3d name
+# AIST++'s and CMU Panoptic's 19 joints (posepile's): COCO's 17, the neck and the pelvis
+COCO19 = {**COCO, "neck": "neck_extra", "pelv": "pelvis_extra"}
 
 
 @functools.cache
@@ -142,7 +144,8 @@ def tables() -> dict[str, dict[str, str]]:
     smplx = _smplx()
     return {"h36m": H36M, "h36m_alljoints": H36M_ALL, "tdhp": TDHP, "tdhp_full": TDHP, "tdhp_test": TDHP,
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
-            "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx}
+            "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
+            "aist": COCO19, "panoptic": COCO19}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)

@@ -468,9 +468,9 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 RAW_INSTRUCTIONS = """
     AIST++: download the videos listed in https://aistdancedb.ongaaccel.jp/data/video_refined/10M/
     refined_10M_all_video_url.csv into videos/ (or with the AIST++ API's downloader.py), accepting the AIST Dance
-    Video Database Terms of Use, and the annotations' fullset.zip (a Google login:
-    https://storage.cloud.google.com/aist_plusplus_public/20210308/fullset.zip); unzip it and rename its
-    aist_plusplus_final folder to annotations/, so that the raw folder holds
+    Video Database Terms of Use (on its homepage, https://aistdancedb.ongaaccel.jp), and the annotations'
+    fullset.zip (a Google login: https://storage.cloud.google.com/aist_plusplus_public/20210308/fullset.zip);
+    unzip it and rename its aist_plusplus_final folder to annotations/, so that the raw folder holds
         videos/gBR_sBM_c01_d04_mBR0_ch01.mp4 ...
         annotations/keypoints3d/gBR_sBM_cAll_d04_mBR0_ch01.pkl ..., annotations/cameras/setting1.json ...,
         annotations/cameras/mapping.txt, annotations/ignore_list.txt, annotations/splits/pose_train.txt ...

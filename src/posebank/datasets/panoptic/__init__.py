@@ -374,7 +374,8 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 # No published checksums: the toolbox downloads over plain URLs; posebank leaves the download to it.
 RAW_INSTRUCTIONS = """
-    CMU Panoptic: with the panoptic-toolbox (github.com/CMU-Perceptual-Computing-Lab/panoptic-toolbox), run
+    CMU Panoptic: the data is on its homepage (http://domedb.perception.cs.cmu.edu), for non-commercial research
+    only; with the panoptic-toolbox (github.com/CMU-Perceptual-Computing-Lab/panoptic-toolbox), run
     `scripts/getData.sh <seq> 0 31` in the raw folder for each sequence (posepile's 66: its ds/panoptic/seq_names),
     then `tar -xf hdPose3d_stage1_coco19.tar` in each sequence folder, so that it holds
         <seq>/calibration_<seq>.json
