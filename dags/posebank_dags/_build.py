@@ -3,9 +3,9 @@
 The DAGs only orchestrate. Every task runs a stage entry script (``python stages/<stage>.py NAME``), ``dvc``,
 ``git`` or the ``posebank`` command in the DVC workspace; no data logic lives here. The stage scripts take no DVC
 lock (they are resumable and write atomically), so the runs of several DAGs build in parallel; only the tasks
-that write DVC's files (``dvc commit``, ``dvc push``) and git's (the dvc.lock commit, the release tag) take the
+that write DVC's files (``dvc commit``, ``posebank push``) and git's (the dvc.lock commit, the release tag) take the
 repository lock, and those run in the one-slot pool ``dvc`` (and wait for DVC's lock rather than fail,
-``dvc --wait-for-lock``). ``detect`` and ``segment`` run in the pool ``gpu``.
+``--wait-for-lock``). ``detect`` and ``segment`` run in the pool ``gpu``.
 
 Top-level cost: this module imports only the standard library, ``yaml`` and ``airflow.sdk``; building the DAGs
 reads params.yaml once and touches no other file (the workspace's paths are only joined, never checked).
@@ -198,7 +198,7 @@ def merge_dag(root: Path, params: dict, merge: str) -> DAG:
              max_active_runs=1, tags=[*s["tags"], "merge"], default_args=default_args(s),
              doc_md=f"Builds the merge **{merge}** when the caches of {', '.join(sources) or 'no source'} are "
                     f"updated: merge_sources, merge, validate_merge, exports ({', '.join(exports) or 'none'}), "
-                    "then `dvc commit`, `dvc push` and a git commit of dvc.lock (pool "
+                    "then `dvc commit`, `posebank push` and a git commit of dvc.lock (pool "
                     f"`{DVC_POOL}`).") as d:
         chain = [_bash("merge_sources", stage_command("merge_sources"), root),
                  _bash("merge", stage_command("merge", merge), root),
@@ -206,8 +206,8 @@ def merge_dag(root: Path, params: dict, merge: str) -> DAG:
         chain += [_bash(f"export_{e}", stage_command("export_merge", e), root) for e in exports]
         stages = ["merge_sources", f"merge@{merge}", f"validate_merge@{merge}", *(f"export_merge@{e}" for e in exports)]
         chain.append(_bash("dvc_commit", dvc_command("commit", "-f", *stages), root, pool=DVC_POOL))
-        chain.append(_bash("push", dvc_command("push", f"merge@{merge}", *(f"crop@{ds}" for ds in sources),
-                                               *(f"export_merge@{e}" for e in exports)), root, pool=DVC_POOL))
+        pushed = [f"merge@{merge}", *(f"crop@{ds}" for ds in sources), *(f"export_merge@{e}" for e in exports)]
+        chain.append(_bash("push", posebank_command("push", "--wait-for-lock", *pushed), root, pool=DVC_POOL))
         chain.append(_bash("record", git_record_command(f"{merge}: dvc.lock after posebank_merge_{merge}"), root,
                            pool=DVC_POOL, outlets=[merge_asset(root, params, merge)]))
         if s["release"]:

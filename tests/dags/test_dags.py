@@ -172,7 +172,7 @@ def test_merge_dags_wait_for_their_registered_sources_assets_then_commit_push_an
             "commit -f merge_sources " + " ".join([f"merge@{m}", f"validate_merge@{m}",
                                                    *(f"export_merge@{e}" for e in exports)]))
         assert command(dag.task_dict["push"]).endswith(
-            "push " + " ".join([f"merge@{m}", *(f"crop@{ds}" for ds in sources),
+            "posebank push --wait-for-lock " + " ".join([f"merge@{m}", *(f"crop@{ds}" for ds in sources),
                                 *(f"export_merge@{e}" for e in exports)]))
         assert {dag.task_dict[t].pool for t in ("dvc_commit", "push", "record")} == {"dvc"}
         assert [a.name for a in dag.task_dict["record"].outlets] == [f"posebank-merge-{m}"]

@@ -1,4 +1,4 @@
-"""The registry's ``posebank`` commands: ``pull``, ``release``, ``versions`` and ``import`` (registered by
+"""The registry's ``posebank`` commands: ``push``, ``pull``, ``release``, ``versions`` and ``import`` (registered by
 :func:`add_commands` in :mod:`posebank.cli`)."""
 
 from __future__ import annotations
@@ -19,6 +19,15 @@ def cmd_pull(args) -> int:
           f"{_size(r.bytes)} in the workspace")
     for p in r.paths:
         print(f"  {p}")
+    return 0
+
+
+def cmd_push(args) -> int:
+    from posebank.registry.push import push
+
+    r = push(args.targets, remote=args.remote, jobs=args.jobs, wait_for_lock=args.wait_for_lock)
+    print(f"pushed {' '.join(r.targets) or 'every output'} to {r.remote or 'the default remote'}: {r.uploaded} "
+          f"objects uploaded, {r.verified} objects verified in the remote")
     return 0
 
 
@@ -56,6 +65,16 @@ def cmd_import(args) -> int:
 
 
 def add_commands(sub) -> None:
+    s = sub.add_parser("push", help="dvc push, then check the remote itself holds every object of the targets "
+                       "(DVC's index of the remote is dropped first: a killed push can leave it wrong)")
+    s.add_argument("targets", nargs="*", help="DVC targets: stages (merge@small5, crop@h36m) or tracked paths "
+                   "(default: every output)")
+    s.add_argument("-r", "--remote", help="DVC remote (default: the workspace's default remote)")
+    s.add_argument("-j", "--jobs", type=int, help="parallel uploads (DVC's default when omitted)")
+    s.add_argument("--wait-for-lock", action="store_true", help="wait while another DVC process holds the "
+                   "repository lock instead of failing")
+    s.set_defaults(func=cmd_push)
+
     s = sub.add_parser("pull", help="pull a merge (with the source caches it references) or one cache from the DVC "
                        "remote, nothing else")
     s.add_argument("name", help="a merge, dataset or subset of params.yaml")

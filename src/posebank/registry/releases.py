@@ -17,6 +17,8 @@ import subprocess
 from pathlib import Path
 
 from posebank.core.errors import UsageError
+from posebank.registry.push import missing_in_remote
+from posebank.registry.push import push as push_outputs
 from posebank.registry.workspace import find_root, load_workspace_params, lock_outs, merge_source_paths, merged_rel
 
 log = logging.getLogger(__name__)
@@ -120,11 +122,11 @@ def _check_current(root: Path, name: str, paths: list[str], remote: str | None) 
         if stale:
             raise UsageError(f"merge@{name}", f"not up to date ({', '.join(sorted(stale))} changed): "
                              f"dvc repro validate_merge@{name} and commit dvc.lock first")
-        absent = repo.status(targets=paths, cloud=True, remote=remote)
+        objects, absent = missing_in_remote(repo, paths, remote)  # the remote itself, not DVC's index of it
     if absent:
-        raise UsageError(f"remote {remote or '(default)'}", f"{len(absent)} of the release's outputs are not "
-                         f"all in the remote ({', '.join(sorted(absent)[:3])}): dvc push first (or "
-                         "posebank release --push)")
+        shown = ", ".join(sorted(objects[oid] for oid in absent)[:3])
+        raise UsageError(f"remote {remote or '(default)'}", f"{len(absent)} of the release's {len(objects)} objects "
+                         f"are not in the remote ({shown}): posebank push first (or posebank release --push)")
 
 
 def release(name: str, start=".", remote: str | None = None, push: bool = False,
@@ -135,10 +137,7 @@ def release(name: str, start=".", remote: str | None = None, push: bool = False,
     meta = metadata(root, name, params_file)
     paths = [meta["path"], *(s["path"] for s in meta["sources"])]
     if push:
-        from dvc.repo import Repo
-
-        with Repo(str(root)) as repo:
-            repo.push(targets=paths, remote=remote)
+        push_outputs(paths, root, remote)
     _check_current(root, name, paths, remote)
     earlier = releases(root, name)
     if earlier and earlier[-1].meta.get("md5") == meta["md5"] and [
