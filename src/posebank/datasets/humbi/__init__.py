@@ -38,17 +38,20 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from posebank.core.camera import Camera
-from posebank.core.errors import ParamsError
+from posebank.core.errors import FrameReadError, ParamsError
 from posebank.core.settings import check_dataset_params
 from posebank.core.skeleton import JointInfo
 from posebank.datasets.base import (
     DatasetInfo,
     Dropped,
+    Frame,
+    FrameSource,
     RawFileError,
     RawInstance,
     RawLayoutError,
@@ -331,9 +334,35 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
         for cam, numbers in sorted(uncalibrated.items()):
             log.warning("%s: camera %d is not in the calibration: %d images skipped", body, cam, len(numbers))
             record_drop(dropped, f"{body}/extrinsic.txt", numbers,
-                        f"camera {cam} is not in the calibration (intrinsic.txt, extrinsic.txt): "
-                        f"{len(numbers)} images skipped")
+                        f"camera {cam} is not in the calibration (intrinsic.txt, extrinsic.txt): its images are "
+                        "skipped")
     return out
+
+
+FRAME_SOURCE_PARAMS: tuple[str, ...] = ()  # the frames are the raw image files; no setting changes them
+
+
+def frame_source(raw_root, params: dict | None = None) -> FrameSource:
+    """The raw images; one that cannot be read (a broken JPEG not listed in ``ignore_images.txt``: posepile's
+    ``ignore_broken_image=True``) or that is not 1920 x 1080 is a quarantined frame with the reason."""
+    from posebank.imaging.video import read_image
+
+    raw_root = Path(raw_root)
+    check_params(params)
+
+    def frames(source: str, indices: Sequence[int]) -> Iterator[tuple[int, Frame]]:
+        wanted = sorted(set(int(i) for i in indices))
+        try:
+            image = read_image(raw_root / source)
+        except FrameReadError as e:
+            image, problem = None, e.problem
+        else:
+            if image.shape[1::-1] != IMAGE_SIZE:
+                image, problem = None, f"image is {image.shape[1]}x{image.shape[0]}, HUMBI's are 1920x1080"
+        for i in wanted:
+            yield i, (Frame(image) if image is not None else Frame(None, problem=problem))
+
+    return frames
 
 
 def make_fixture(root, seed: int = 0, **options) -> Path:
