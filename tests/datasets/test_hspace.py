@@ -257,6 +257,9 @@ def test_projection_onto_marks_and_crops(raw, cache):
                 centroid = mark_centroid(crop, p, 5)
                 if centroid is not None:
                     crop_err.append(np.linalg.norm(centroid - p))
+            mask = ex.decode_mask()  # the union of the characters, from the record's label image
+            torso = np.round(in_crop[ids["spin2"]]).astype(int)
+            assert mask is not None and mask[torso[1], torso[0]]
             shins.append(np.linalg.norm(wc[ids["lkne"]] - wc[ids["lank"]]))
             up = np.asarray(ex.camera.world_up)
             np.testing.assert_allclose(up, [0, -1, 0])
