@@ -303,6 +303,12 @@ def test_bad_files_are_named(raw, tmp_path):
     tfrecord.write_records(path, [tfrecord.encode_example(features), *recs[1:]])
     with pytest.raises(RawFileError, match="record 0: feature 'RIGGED_1/joints_3d' is missing"):
         hspace.instances(broken)
+    features = tfrecord.parse_example(recs[0])
+    features["image/rgb"] = [b"not an image"]
+    tfrecord.write_records(path, [tfrecord.encode_example(features), *recs[1:]])
+    frames = dict(hspace.frame_source(broken)(FILE_B, [0, 2, 7]))
+    assert frames[0].image is None and frames[0].problem == "image/rgb does not decode"
+    assert frames[2].image is not None and frames[7].problem == "no such record in the TFRecord file"
     tfrecord.write_records(path, [b"\x0a\x05abc", *recs[1:]])
     with pytest.raises(RawFileError, match="record 0: not a tf.train.Example"):
         hspace.instances(broken)
