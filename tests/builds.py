@@ -28,6 +28,7 @@ TREES = {
     "aist": ("aist", {"n_frames": 4}),
     "panoptic": ("panoptic", {}),
     "humbi": ("humbi", {}),
+    "hspace": ("hspace", {}),
 }
 
 
@@ -54,6 +55,7 @@ CASES = {
     "aist": Case("aist", {"cameras": ["c01", "c04", "c09"]}),  # 3 of the 9 views: a few seconds
     "panoptic": Case("panoptic", {}),
     "humbi": Case("humbi", {}),
+    "hspace": Case("hspace", {}),
 }
 FIXTURE_SEED = 0
 

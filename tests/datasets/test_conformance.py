@@ -49,6 +49,7 @@ TRUNCATED = {
     "panoptic": ("171204_pose1/calibration_171204_pose1.json",
                  "unreadable calibration file: not valid JSON, truncated or corrupt"),
     "humbi": ("subject_1/body/extrinsic.txt", "malformed calibration file: .*truncated or corrupt"),
+    "hspace": ("2021_01/train/hspace_fixture_000.tfrecord", r"record \d+: truncated \(\d+ of \d+ data bytes\)"),
 }
 
 
@@ -74,7 +75,7 @@ def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic", "humbi"}
+                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):

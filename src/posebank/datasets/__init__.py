@@ -34,9 +34,10 @@ IMPLEMENTED = {
     "aist": "posebank.datasets.aist",
     "panoptic": "posebank.datasets.panoptic",
     "humbi": "posebank.datasets.humbi",
+    "hspace": "posebank.datasets.hspace",
 }
 # the rest of medium3's training sources, not implemented yet
-PLANNED = ("sailvos", "jta", "tdpeople", "totalcapture", "rich", "hspace")
+PLANNED = ("sailvos", "jta", "tdpeople", "totalcapture", "rich")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
