@@ -11,8 +11,9 @@ Raw layout, as the release's ``*.tar.gz`` archives unpack (posepile ``ds/tdpeopl
 A skeleton file has one row per joint of the release's 67-joint rig (``skeleton_joints_ids_order.txt``); its first
 two columns are the joint in the image (pixels), its last three the joint in the world frame in decimetres (x 100
 -> mm; the floor is z = 0, world up +z). The skeleton and segmentation files of an image are found by dropping the
-``<subdir>`` level and swapping the top folder and the suffix (posepile ``get_coords_for_image_path``); the
-skeleton folders also hold a ``0000.txt`` that has no image (the notebook skips it), which is never read.
+``<subdir>`` level and swapping the top folder and the suffix (posepile ``get_coords_for_image_path``); only the
+skeleton files of images are read (the notebook's ``read_skeleton`` drops a ``0000.txt`` when there is one, which
+suggests that the skeleton folders hold one more file than the image folders).
 
 Cameras are not released: as posepile does (``calibrate_camera``), each image's camera has the fixed intrinsics
 f = 700 px, principal point (320, 240), no distortion, and its rotation and position fitted to the file's 67

@@ -118,7 +118,7 @@ def make_fixture(root, seed: int = 0, sequences=SEQUENCES, n_frames: int = 3, ca
     0001 .. ``n_frames`` (640 x 480 renders: a textured background, the person as coloured limbs, white marks at
     the 29 joints posepile selects), ``skeleton/<s>/<a>/<cam>/<frame>.txt`` for frames 0000 .. ``n_frames`` (67
     rows "u v x y z": the joint projected by the camera in pixels and the world joint in decimetres, six
-    decimals; 0000 has no image, as in the release) and ``segmentation_clothes/<s>/<a>/<cam>/<frame>.png`` (the
+    decimals; 0000 has no image, as the notebook suggests) and ``segmentation_clothes/<s>/<a>/<cam>/<frame>.png`` (the
     limbs in flat colours on grey 153). Cameras are f = 700 px, centre (320, 240), four around the person, fixed
     per sequence. The first person walks 150 mm per frame; the second moves 30 mm from frame 1 to 2 (its frame 2
     is sampled out) and 150 mm otherwise. The second sequence's camera04 segmentation of frame 0003 is all
