@@ -346,8 +346,9 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 # No direct URLs or checksums are published: the archives come from the dataset website after its request form.
 RAW_INSTRUCTIONS = """
-    3DPeople: request the data on https://cv.iri.upc-csic.es/ (research use), download the archives it lists
-    (rgb, skeleton and segmentation_clothes of the women and men batches) into the raw folder and unpack them
+    3DPeople: the dataset's homepage (https://www.albertpumarola.com/research/3DPeople/index.html) points to its
+    download site, https://cv.iri.upc-csic.es/ (research use, request form); download the archives it lists (rgb,
+    skeleton and segmentation_clothes of the women and men batches) into the raw folder and unpack them
     (`tar xf <name>.tar.gz`, as posepile's ds/tdpeople/main.sh), so that it holds
         rgb/<subject>/<action>/camera0N/<subdir>/<frame>.jpg
         skeleton/<subject>/<action>/camera0N/<frame>.txt
