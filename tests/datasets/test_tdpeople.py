@@ -205,6 +205,23 @@ def test_projection_onto_annotations_and_crops(raw, cache):
     np.testing.assert_allclose(bones, shin, atol=0.05)
 
 
+def test_huge8_and_medium3_take_it_as_a_source(cache, params, tmp_path):
+    from posebank.merging.build import build_merge
+    from posebank.merging.reader import Merge
+
+    caches = tmp_path / "caches"
+    caches.mkdir()
+    (caches / "tdpeople").symlink_to(cache)
+    for name in ("huge8", "medium3"):
+        r = build_merge(name, params.merge(name), caches, tmp_path / f"{name}.h5", allow_missing=True)
+        assert r["sources"] == 1 and r["examples_train"] == 19  # every fixture pose passes the plausibility filter
+        with Merge(tmp_path / f"{name}.h5") as m:
+            assert "tdpeople" not in {x["dataset"] for x in m.missing}
+            assert len(m.missing) == len(params.merge(name).sources) - 1
+            assert [n for n in m.joint_info.names if n.endswith("_3dpeople")] == [
+                f"{n}_3dpeople" for n in tdpeople.JOINT_INFO.names]
+
+
 # ------------------------------------------------------------------------------------------- errors
 def test_missing_files_are_named(raw, tmp_path):
     broken = copy_raw(raw, tmp_path)
