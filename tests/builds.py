@@ -29,6 +29,7 @@ TREES = {
     "panoptic": ("panoptic", {}),
     "humbi": ("humbi", {}),
     "hspace": ("hspace", {}),
+    "tdpeople": ("tdpeople", {}),
 }
 
 
@@ -56,6 +57,7 @@ CASES = {
     "panoptic": Case("panoptic", {}),
     "humbi": Case("humbi", {}),
     "hspace": Case("hspace", {}),
+    "tdpeople": Case("tdpeople", {}),
 }
 FIXTURE_SEED = 0
 

@@ -50,6 +50,7 @@ TRUNCATED = {
                  "unreadable calibration file: not valid JSON, truncated or corrupt"),
     "humbi": ("subject_1/body/extrinsic.txt", "malformed calibration file: .*truncated or corrupt"),
     "hspace": ("2021_01/train/hspace_fixture_000.tfrecord", r"record \d+: truncated \(\d+ of \d+ data bytes\)"),
+    "tdpeople": ("skeleton/man03/07_01_walk/camera01/0001.txt", "unreadable skeleton file: expected 67 rows"),
 }
 
 
@@ -75,7 +76,7 @@ def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace"}
+                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace", "tdpeople"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
