@@ -326,8 +326,8 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 # No published checksums: the videos and annotations are a Google Drive download behind a licence statement.
 RAW_INSTRUCTIONS = """
-    JTA: agree to the terms of https://github.com/fabbrimatteo/JTA-Dataset (research and education only; CC BY-NC
-    4.0), then run that repository's download_data.py in the raw folder, so that it holds
+    JTA: agree to the terms on its homepage, https://github.com/fabbrimatteo/JTA-Dataset (research and education
+    only; CC BY-NC 4.0), then run that repository's download_data.py in the raw folder, so that it holds
         annotations/{train,val,test}/seq_<n>.json
         videos/{train,val,test}/seq_<n>.mp4
 """
