@@ -172,6 +172,30 @@ def test_focal_knob(raw):
     assert wide[0].camera.intrinsic_matrix[0, 0] == 1167.0
 
 
+def test_detection_rule_is_posepiles():
+    import dataclasses
+
+    import yaml
+
+    from conftest import REPO
+    from posebank.core.settings import check_params
+    from posebank.vision.detect import select_boxes
+
+    checked = check_params(yaml.safe_load((REPO / "params.yaml").read_text()), source="params")
+    dp = dataclasses.replace(checked.detect.for_dataset("jta"), backend="hog")  # any detector
+    assert (dp.rule, dp.min_match_iou, dp.max_area_ratio, dp.min_detection_side, dp.fallback) == (
+        "match", 0.1, 2.0, 100.0, "drop")
+    gt = np.array([[500.0, 300.0, 40.0, 120.0], [900.0, 300.0, 30.0, 90.0]])
+    dets = np.array([[498.0, 296.0, 46.0, 130.0, 0.9],  # matches person 0, long side 130 px: used
+                     [899.0, 299.0, 33.0, 95.0, 0.8]])  # matches person 1, long side 95 px: not used
+    (box0, src0), (box1, src1) = select_boxes(gt, dets, dp)
+    assert src0 == "detection" and np.array_equal(box0, dets[0, :4])
+    assert src1 == "dropped" and box1 is None
+    # twice the area is too big, IoU 0.1 too little
+    assert select_boxes(gt[:1], [[480.0, 280.0, 80.0, 160.0, 0.9]], dp)[0][1] == "dropped"
+    assert select_boxes(gt[:1], [[536.0, 300.0, 40.0, 120.0, 0.9]], dp)[0][1] == "dropped"
+
+
 # ------------------------------------------------------------------------------------------- errors
 def test_missing_files_are_named(raw, tmp_path):
     broken = copy_raw(raw, tmp_path)
