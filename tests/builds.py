@@ -30,6 +30,7 @@ TREES = {
     "humbi": ("humbi", {}),
     "hspace": ("hspace", {}),
     "tdpeople": ("tdpeople", {}),
+    "jta": ("jta", {}),
 }
 
 
@@ -58,6 +59,7 @@ CASES = {
     "humbi": Case("humbi", {}),
     "hspace": Case("hspace", {}),
     "tdpeople": Case("tdpeople", {}),
+    "jta": Case("jta", {}),
 }
 FIXTURE_SEED = 0
 

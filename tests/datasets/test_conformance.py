@@ -51,6 +51,7 @@ TRUNCATED = {
     "humbi": ("subject_1/body/extrinsic.txt", "malformed calibration file: .*truncated or corrupt"),
     "hspace": ("2021_01/train/hspace_fixture_000.tfrecord", r"record \d+: truncated \(\d+ of \d+ data bytes\)"),
     "tdpeople": ("skeleton/man03/07_01_walk/camera01/0001.txt", "unreadable skeleton file: expected 67 rows"),
+    "jta": ("annotations/val/seq_301.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -76,7 +77,7 @@ def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace", "tdpeople"}
+                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace", "tdpeople", "jta"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):

@@ -266,6 +266,7 @@ class DetectParams(Section):
     rule: Literal["match", "hull"] = "match"  # match: Hungarian matching; hull: best detection united with GT box
     min_match_iou: float = 0.1  # match: a matched detection is used only when IoU > this
     max_area_ratio: float | None = 2.0  # match: ... and its area < this x the projected box's (null: no limit)
+    min_detection_side: float = 0.0  # match: ... and its longer side > this many px (posepile jta: 100)
     hull_min_iou: float = 0.5  # hull: the hull is used only when its IoU with the projected box > this
     fallback: Literal["projected", "drop"] = "projected"  # no detection accepted: keep the projected box | drop
     hog_win_stride: int = 8  # hog: window step in pixels
@@ -294,6 +295,8 @@ class DetectParams(Section):
                 f"the torchvision backend needs `weights`, the path of a {self.model} checkpoint "
                 "(posebank never downloads one; docs/models.md)")
         require(self.expansion > 0, "expansion", f"must be positive, got {self.expansion}")
+        require(self.min_detection_side >= 0, "min_detection_side",
+                f"must not be negative, got {self.min_detection_side}")
         require(0 <= self.score_threshold <= 1, "score_threshold", f"must be in [0, 1], got {self.score_threshold}")
         require(0 < self.nms_iou <= 1, "nms_iou", f"must be in (0, 1], got {self.nms_iou}")
         for name in ("batch_size", "max_detections", "hog_win_stride"):

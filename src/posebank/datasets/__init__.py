@@ -36,9 +36,10 @@ IMPLEMENTED = {
     "humbi": "posebank.datasets.humbi",
     "hspace": "posebank.datasets.hspace",
     "tdpeople": "posebank.datasets.tdpeople",
+    "jta": "posebank.datasets.jta",
 }
 # the rest of medium3's training sources, not implemented yet
-PLANNED = ("sailvos", "jta", "totalcapture", "rich")
+PLANNED = ("sailvos", "totalcapture", "rich")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root

@@ -133,6 +133,10 @@ COCO19 = {**COCO, "neck": "neck_extra", "pelv": "pelvis_extra"}
 TDPEOPLE = {**_LIMBS, "pelv": "pelvis_extra", "lhip": "left_hip_extra", "rhip": "right_hip_extra",
             "neck": "neck_extra", "head": "head_extra", "htop": "headtop", "leye": "left_eye", "reye": "right_eye"}
 
+# JTA's 22 (posepile's names): limbs, hips, pelvis, neck, head and head top; clavicles and spine0-3 have no slot
+JTA = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
+       "head": "head_extra", "htop": "headtop"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -150,6 +154,7 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE}
+            "aist": COCO19, "panoptic": COCO19, "jta": JTA}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)

@@ -18,7 +18,8 @@ Backends (``DetectParams.backend``):
 The box rule (posepile, ``ds/muco/main.py``, ``ds/panoptic/main.py``, also jta, sailvos): ground-truth boxes
 of a frame are matched one-to-one to its detections by the Hungarian method on IoU
 (``scipy.optimize.linear_sum_assignment(-iou)``); a matched detection replaces the ground-truth box when
-``IoU > 0.1`` and ``area(detection) < 2 * area(ground truth)``. posepile drops the other people; here they keep
+``IoU > 0.1`` and ``area(detection) < 2 * area(ground truth)`` (jta: and its longer side exceeds 100 px,
+``min_detection_side``). posepile drops the other people; here they keep
 the projected box unless ``fallback: drop``. ``rule: hull`` is posepile's single-person variant
 (``ds/tdhp/main.py`` ``get_bbox``): the hull of the most confident detection and the ground-truth box, kept when
 its IoU with the ground-truth box exceeds 0.5.
@@ -301,15 +302,15 @@ def match_detections(gt_boxes, detections, min_iou: float = 0.1) -> list[int | N
     return result
 
 
-def choose_box(gt_box, detection, min_iou: float = 0.1, max_area_ratio: float | None = 2.0
-               ) -> tuple[np.ndarray, str]:
+def choose_box(gt_box, detection, min_iou: float = 0.1, max_area_ratio: float | None = 2.0,
+               min_side: float = 0.0) -> tuple[np.ndarray, str]:
     """posepile's rule for one person: the matched detection's box when it agrees with the ground truth (IoU
-    above ``min_iou`` and area below ``max_area_ratio`` x the ground-truth box's), else the ground-truth
-    (projected) box. Returns (box [x, y, w, h], "detection" | "projected")."""
+    above ``min_iou``, area below ``max_area_ratio`` x the ground-truth box's, longer side above ``min_side``),
+    else the ground-truth (projected) box. Returns (box [x, y, w, h], "detection" | "projected")."""
     gt = np.asarray(gt_box, np.float64)[:4]
     if detection is not None:
         det = np.asarray(detection, np.float64)[:4]
-        if (np.isfinite(det).all() and iou(gt, det) > min_iou
+        if (np.isfinite(det).all() and iou(gt, det) > min_iou and max(det[2], det[3]) > min_side
                 and (max_area_ratio is None or area(det) < max_area_ratio * area(gt))):
             return det, "detection"
     return gt, "projected"
@@ -337,8 +338,8 @@ def select_boxes(gt_boxes, detections, params: DetectParams) -> list[tuple[np.nd
         chosen = [choose_hull_box(g, det, params.hull_min_iou) for g in gt]
     else:
         matches = match_detections(gt, det, params.min_match_iou)
-        chosen = [choose_box(g, None if m is None else det[m], params.min_match_iou, params.max_area_ratio)
-                  for g, m in zip(gt, matches)]
+        chosen = [choose_box(g, None if m is None else det[m], params.min_match_iou, params.max_area_ratio,
+                             params.min_detection_side) for g, m in zip(gt, matches)]
     if params.fallback == "drop" and params.backend != "projected":  # without a detector nothing is rejected
         chosen = [(None, "dropped") if source == "projected" else (box, source) for box, source in chosen]
     return chosen
