@@ -116,9 +116,9 @@ def changed_shards(params: dict) -> None:
     shards = [n for n in after if n != "index.json"]
     print(f"h36m: test_frame_step {step_now} -> {p['datasets']['h36m']['test_frame_step']}: {len(changed)} of "
           f"{len(shards)} shard files rewritten or new ({', '.join(changed)}), index.json updated, the other "
-          f"{len(shards) - len([n for n in changed if n in after])} byte-identical; posebank push uploaded {len(uploaded)} "
-          f"objects ({n_bytes / 1e6:.1f} MB of a {sum((cache / n).stat().st_size for n in after) / 1e6:.1f} MB "
-          "cache folder, with the records and the folder's listing)")
+          f"{len(shards) - len([n for n in changed if n in after])} byte-identical; posebank push uploaded "
+          f"{len(uploaded)} objects ({n_bytes / 1e6:.1f} MB of a "
+          f"{sum((cache / n).stat().st_size for n in after) / 1e6:.1f} MB cache folder, with the records and the folder's listing)")
 
 
 def pulled_clone(params: dict) -> None:

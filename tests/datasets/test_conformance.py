@@ -77,7 +77,8 @@ def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace", "tdpeople", "jta"}
+                                                   "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
+                                                   "tdpeople", "jta"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
