@@ -48,6 +48,7 @@ TRUNCATED = {
     "aist": ("annotations/keypoints3d/gLO_sFM_cAll_d13_mLO2_ch04.pkl", "not a readable pickle, truncated or corrupt"),
     "panoptic": ("171204_pose1/calibration_171204_pose1.json",
                  "unreadable calibration file: not valid JSON, truncated or corrupt"),
+    "totalcapture": ("calibration.cal", r"\d+ non-empty lines, expected 1 \+ 7 x 8 cameras"),
 }
 
 
@@ -66,14 +67,14 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 15
+    assert len(NAMES) == 16
 
 
 def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic"}
+                                                   "agora", "bedlam", "aist", "panoptic", "totalcapture"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):

@@ -128,6 +128,10 @@ MPII = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "
 H36M_ALL = {k: v for k, v in H36M.items() if k != "tors"}  # rfoo, rtoe, lthu, lfin, ... : no mmhuman3d name
 # AIST++'s and CMU Panoptic's 19 joints (posepile's): COCO's 17, the neck and the pelvis
 COCO19 = {**COCO, "neck": "neck_extra", "pelv": "pelvis_extra"}
+# TotalCapture's 21 Vicon joints (posepile's names): the limbs, hips, pelvis, neck and clavicles; its spine joints and
+# its head joint (the skull's base) have no human_data slot
+TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra",
+                "neck": "neck_extra", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp"}
 
 
 @functools.cache
@@ -145,7 +149,7 @@ def tables() -> dict[str, dict[str, str]]:
     return {"h36m": H36M, "h36m_alljoints": H36M_ALL, "tdhp": TDHP, "tdhp_full": TDHP, "tdhp_test": TDHP,
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
-            "aist": COCO19, "panoptic": COCO19}
+            "aist": COCO19, "panoptic": COCO19, "totalcapture": TOTALCAPTURE}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)

@@ -213,8 +213,8 @@ def read_positions(path) -> np.ndarray:
     unknown = [n for n in names if n not in RAW_JOINTS]
     missing = [n for n in RAW_JOINTS if n not in names]
     if unknown or missing or len(names) != N_JOINTS:
-        raise RawFileError(path, f"header names {names[:3]}... are not the 21 Vicon joints (unknown: "
-                                 f"{unknown[:3]}, missing: {missing[:3]})")
+        raise RawFileError(path, f"the header is not the 21 Vicon joint names (unknown: {unknown[:3]}, missing: "
+                                 f"{missing[:3]}, {len(names)} names)")
     order = [names.index(n) for n in RAW_JOINTS]
     rows = []
     for n, line in enumerate(lines[1:], 2):
@@ -473,10 +473,10 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 
 RAW_INSTRUCTIONS = """
-    TotalCapture: request access on https://cvssp.org/data/totalcapture/ ; with the login you are given, download
-    (HTTP basic authentication) from https://cvssp.org/data/totalcapture/data/dataset/ the video/ and mattes/
-    tarballs of s1-s3 (acting, freestyle, rom, walking 1-3), the vicon/s<k>_vicon_pos_ori.tar.gz of each subject
-    and calibration.cal, and unpack every tarball in its folder, so that the raw folder holds
+    TotalCapture: request access on its homepage, https://cvssp.org/data/totalcapture/ ; with the login you get,
+    download (HTTP basic authentication) from https://cvssp.org/data/totalcapture/data/dataset/ the video/ and
+    mattes/ tarballs of s1-s3 (acting, freestyle, rom, walking 1-3), the vicon/s<k>_vicon_pos_ori.tar.gz of each
+    subject and calibration.cal, and unpack every tarball in its folder, so that the raw folder holds
         calibration.cal
         video/s1/TC_S1_acting1_cam1.mp4 ...    mattes/s1/TC_S1_acting1_cam1.mp4 ...
         vicon/S1/acting1/gt_skel_gbl_pos.txt ...

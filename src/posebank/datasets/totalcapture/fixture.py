@@ -51,18 +51,23 @@ _BONES = [("pelv", "spin"), ("spin", "spin1"), ("spin1", "spin2"), ("spin2", "sp
 
 
 def _poses_mm(rng: np.random.Generator, n_frames: int) -> np.ndarray:
-    """(n_frames, 21, 3) mm, world y up: a person turning and stepping, wrists and feet moving > 10 cm per frame."""
+    """(n_frames, 21, 3) mm, world y up: a person turning and stepping, swinging arms and legs (wrists and feet move
+    > 10 cm per frame)."""
     heading0 = rng.uniform(0, 2 * np.pi)
     start = rng.uniform(-300, 300, size=2)
     out = np.zeros((n_frames, len(_NAMES), 3))
     for f in range(n_frames):
         g = f if f < REPEATED_FRAME else f - 1
         local = _T * rng.uniform(0.999, 1.001)
-        for side, phase in (("r", 0.0), ("l", 1.7)):
-            local[_I[f"{side}wri"], 1] += 250 * np.sin(0.9 * g + phase)
-            local[_I[f"{side}elb"], 1] += 100 * np.sin(0.9 * g + phase)
-        local[_I["rank"], 2] += 120 * np.sin(0.7 * g)
-        local[_I["lank"], 2] += 120 * np.sin(0.7 * g + np.pi)
+        # arms swing about the shoulders and legs about the hips (rigid bones: their lengths stay)
+        for root, limb, angle in (("rsho", ("relb", "rwri"), 0.7 * np.sin(0.9 * g)),
+                                  ("lsho", ("lelb", "lwri"), 0.7 * np.sin(0.9 * g + 1.7)),
+                                  ("rhip", ("rkne", "rank"), 0.35 * np.sin(0.7 * g)),
+                                  ("lhip", ("lkne", "lank"), 0.35 * np.sin(0.7 * g + np.pi))):
+            c, s = np.cos(angle), np.sin(angle)
+            swing = np.array([[1, 0, 0], [0, c, -s], [0, s, c]])
+            ids = [_I[n] for n in limb]
+            local[ids] = (local[ids] - local[_I[root]]) @ swing.T + local[_I[root]]
         heading = heading0 + 0.25 * g
         c, s = np.cos(heading), np.sin(heading)
         rot = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
