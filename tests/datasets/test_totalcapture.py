@@ -98,6 +98,20 @@ def test_cameras_project_as_the_toolbox_and_opencv_with_k1_alone(tc_raw):
         assert np.abs(ours - plain).max() > 10
 
 
+def test_a_radial_model_that_folds_inside_the_image_is_reported(broken_raw, caplog):
+    """With k1 = -0.2 and f ~ 1080 px, r_d = r (1 + k1 r²) peaks at 0.86 < the corners' 1.02: they have no ray."""
+    cams = tc.read_calibration(broken_raw / tc.CALIBRATION)
+    assert not any(tc.folds_inside_image(c) for c in cams)  # the fixture's k1 of -0.02 .. -0.06
+    lines = (broken_raw / tc.CALIBRATION).read_text().splitlines()
+    lines[3] = "-0.2"  # camera 1's k1
+    (broken_raw / tc.CALIBRATION).write_text("\n".join(lines) + "\n")
+    assert tc.folds_inside_image(tc.read_calibration(broken_raw / tc.CALIBRATION)[0])
+    with caplog.at_level("WARNING"):
+        tc.instances(broken_raw, {"cameras": [1, 2], "subjects": [1]})
+    assert [r.getMessage().split(": ", 1)[1][:60] for r in caplog.records] == [
+        "camera 1's radial distortion (k1 = -0.2) folds back inside i"]
+
+
 def test_joints_are_millimetres_of_the_inches_and_y_is_up(tc_raw, tc_instances):
     insts, _ = tc_instances
     poses = fixture_poses(SEED, N_FRAMES)

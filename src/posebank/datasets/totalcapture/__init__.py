@@ -203,6 +203,20 @@ def read_calibration(path) -> list[CalibratedCamera]:
     return out
 
 
+def folds_inside_image(entry: CalibratedCamera) -> bool:
+    """Whether the camera's radial model ``r_d = r (1 + k1 r²)`` (k1 < 0) stops growing before the image's corners:
+    pixels beyond ``max r_d = 2 / (3 sqrt(-3 k1))`` have no undistorted ray (a calibration fitted on the image
+    centre only)."""
+    k1 = entry.camera.distortion_coeffs[0]
+    if k1 >= 0 or np.any(entry.camera.distortion_coeffs[1:]):
+        return False
+    min_row, max_row, min_col, max_col = entry.bounds
+    k = entry.camera.intrinsic_matrix
+    corners = np.array([[min_col, min_row], [max_col, min_row], [min_col, max_row], [max_col, max_row]], float)
+    r_d = np.linalg.norm((corners - k[:2, 2]) / [k[0, 0], k[1, 1]], axis=1).max()
+    return bool(r_d >= 2 / (3 * np.sqrt(-3 * k1)))
+
+
 def read_positions(path) -> np.ndarray:
     """(N, 21, 3) mm of ``gt_skel_gbl_pos.txt``, in posebank's joint order (mapped by the header's names)."""
     path = Path(path)
@@ -421,6 +435,11 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
     if max(p["cameras"]) > len(cameras):
         raise RawFileError(root / CALIBRATION, f"has {len(cameras)} cameras; the params ask for camera "
                                                f"{max(p['cameras'])}")
+    for c in sorted(p["cameras"]):
+        if folds_inside_image(cameras[c - 1]):
+            log.warning("%s: camera %d's radial distortion (k1 = %g) folds back inside its image: the corners have "
+                        "no undistorted ray, so crops clipped to the image can be wrong", root / CALIBRATION, c,
+                        cameras[c - 1].camera.distortion_coeffs[0])
     out = []
     for seq in sequences:
         poses = read_positions(root / seq.positions)
