@@ -31,6 +31,7 @@ TREES = {
     "hspace": ("hspace", {}),
     "tdpeople": ("tdpeople", {}),
     "jta": ("jta", {}),
+    "totalcapture": ("totalcapture", {}),
 }
 
 
@@ -60,6 +61,7 @@ CASES = {
     "hspace": Case("hspace", {}),
     "tdpeople": Case("tdpeople", {}),
     "jta": Case("jta", {}),
+    "totalcapture": Case("totalcapture", {"cameras": [1, 4, 7]}),  # 3 of the 8 cameras: about a second
 }
 FIXTURE_SEED = 0
 

@@ -52,6 +52,7 @@ TRUNCATED = {
     "hspace": ("2021_01/train/hspace_fixture_000.tfrecord", r"record \d+: truncated \(\d+ of \d+ data bytes\)"),
     "tdpeople": ("skeleton/man03/07_01_walk/camera01/0001.txt", "unreadable skeleton file: expected 67 rows"),
     "jta": ("annotations/val/seq_301.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
+    "totalcapture": ("calibration.cal", r"\d+ non-empty lines, expected 1 \+ 7 x 8 cameras"),
 }
 
 
@@ -78,7 +79,7 @@ def test_registry():
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
-                                                   "tdpeople", "jta"}
+                                                   "tdpeople", "jta", "totalcapture"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):

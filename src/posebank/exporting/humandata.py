@@ -137,6 +137,11 @@ TDPEOPLE = {**_LIMBS, "pelv": "pelvis_extra", "lhip": "left_hip_extra", "rhip": 
 JTA = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
        "head": "head_extra", "htop": "headtop"}
 
+# TotalCapture's 21 Vicon joints (posepile's names): the limbs, hips, pelvis, neck and clavicles; its spine joints and
+# its head joint (the skull's base) have no human_data slot
+TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra",
+                "neck": "neck_extra", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -153,7 +158,8 @@ def tables() -> dict[str, dict[str, str]]:
     return {"h36m": H36M, "h36m_alljoints": H36M_ALL, "tdhp": TDHP, "tdhp_full": TDHP, "tdhp_test": TDHP,
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
-            "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA}
+            "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
+            "totalcapture": TOTALCAPTURE}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
