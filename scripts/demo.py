@@ -118,7 +118,8 @@ def changed_shards(params: dict) -> None:
           f"{len(shards)} shard files rewritten or new ({', '.join(changed)}), index.json updated, the other "
           f"{len(shards) - len([n for n in changed if n in after])} byte-identical; posebank push uploaded "
           f"{len(uploaded)} objects ({n_bytes / 1e6:.1f} MB of a "
-          f"{sum((cache / n).stat().st_size for n in after) / 1e6:.1f} MB cache folder, with the records and the folder's listing)")
+          f"{sum((cache / n).stat().st_size for n in after) / 1e6:.1f} MB cache folder, with the records and the "
+          "folder's listing)")
 
 
 def pulled_clone(params: dict) -> None:

@@ -71,7 +71,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 16
+    assert len(NAMES) == 20
 
 
 def test_registry():
