@@ -137,6 +137,20 @@ TDPEOPLE = {**_LIMBS, "pelv": "pelvis_extra", "lhip": "left_hip_extra", "rhip": 
 JTA = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
        "head": "head_extra", "htop": "headtop"}
 
+# HUMBI's 25 OpenPose BODY_25 joints (posepile's ``*_coco`` names; foo / toe / hee are the big toe, small toe and
+# heel) -> mmhuman3d's openpose_25 convention
+_BODY25 = {"nose": "nose", "neck": "neck", "pelv": "pelvis", "reye": "right_eye", "leye": "left_eye",
+           "rear": "right_ear", "lear": "left_ear",
+           **{f"{s}{a}": f"{side}_{b}" for s, side in (("l", "left"), ("r", "right"))
+              for a, b in (("sho", "shoulder"), ("elb", "elbow"), ("wri", "wrist"), ("hip", "hip"), ("kne", "knee"),
+                           ("ank", "ankle"), ("foo", "bigtoe"), ("toe", "smalltoe"), ("hee", "heel"))}}
+HUMBI = {f"{k}_coco": f"{v}_openpose" for k, v in _BODY25.items()}
+# HSPACE's 35 GHUM joints (posepile's ghum_35 names): limbs, hips, pelvis, neck, head, clavicles, heels and thumbs;
+# the spine, brow, middle-finger, foot and toe joints of GHUM's rig have no human_data slot of the same point
+HSPACE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
+          "head": "head_extra", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp", "lhee": "left_heel",
+          "rhee": "right_heel"}
+
 # TotalCapture's 21 Vicon joints (posepile's names): the limbs, hips, pelvis, neck and clavicles; its spine joints and
 # its head joint (the skull's base) have no human_data slot
 TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra",
@@ -159,7 +173,7 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
-            "totalcapture": TOTALCAPTURE}
+            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
