@@ -48,6 +48,7 @@ TRUNCATED = {
     "aist": ("annotations/keypoints3d/gLO_sFM_cAll_d13_mLO2_ch04.pkl", "not a readable pickle, truncated or corrupt"),
     "panoptic": ("171204_pose1/calibration_171204_pose1.json",
                  "unreadable calibration file: not valid JSON, truncated or corrupt"),
+    "rich": ("train_body/ParkingLot1_002_burpee3/00000/002.pkl", "not a readable pickle, truncated or corrupt"),
 }
 
 
