@@ -204,3 +204,28 @@ def test_hostile_or_bad_files_are_named(raw, tmp_path):
     xml.write_text("<opencv_storage><Intrinsics><data>1 0 0 0 1 0 0 0 1</data></Intrinsics></opencv_storage>")
     with pytest.raises(RawFileError, match="no <CameraMatrix><data>"):
         rich.read_camera(xml)
+
+
+def test_frames_that_are_not_jpeg_are_named(raw, tmp_path):
+    from helpers import copy_raw
+
+    copy = copy_raw(raw, tmp_path)
+    folder = copy / TRAIN / "cam_00"
+    for f in folder.iterdir():
+        f.rename(f.with_suffix(".bmp"))
+    with pytest.raises(RawLayoutError, match=r"cam_00/<frame:05d>_00.jpg \(no JPEG frames; found .bmp"):
+        rich.check_layout(copy)
+
+
+def test_convert_without_a_body_model_exits_2(raw, tmp_path, capsys):
+    import yaml
+
+    from posebank.cli import main
+
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"datasets": {"rich": {"raw": str(raw), "family": "rich",
+                                                            "body_model_dir": str(tmp_path / "none")}}}))
+    assert main(["convert", "rich", "--raw", str(raw), "--out", str(tmp_path / "out"), "--params", str(params),
+                 "-q"]) == 2
+    assert "datasets.rich.body_model_dir" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -45,7 +45,7 @@ import numpy as np
 from posebank.core import safe_pickle
 from posebank.core.bodymodel import BodyModelFit
 from posebank.core.camera import Camera
-from posebank.core.errors import ParamsError
+from posebank.core.errors import DataError, ParamsError
 from posebank.core.jpeg import jpeg_size
 from posebank.core.settings import check_dataset_params
 from posebank.core.skeleton import JointInfo
@@ -166,14 +166,18 @@ def parse_sequence(name: str) -> tuple[str, list[int], str] | None:
 
 
 def image_size(path) -> tuple[int, int]:
+    """(width, height) of a frame from its JPEG header; RawFileError naming the file when it is not a JPEG."""
     path = Path(path)
     try:
         with path.open("rb") as f:
             head = f.read(1 << 16)
             try:
                 return jpeg_size(head, where=str(path))
-            except Exception:
-                return jpeg_size(head + f.read(), where=str(path))
+            except DataError:
+                try:
+                    return jpeg_size(head + f.read(), where=str(path))
+                except DataError as e:
+                    raise RawFileError(path, e.problem) from None
     except OSError as e:
         raise RawFileError(path, f"unreadable ({e.strerror or e})") from None
 
@@ -257,6 +261,14 @@ def check_layout(root, params: dict | None = None) -> list[Sequence]:
             cams = sorted(int(m.group(1)) for m in (_CAM_DIR.match(c.name) for c in d.iterdir()) if m)
             if not cams:
                 missing.append(f"{split}/{d.name}/cam_XX/ (no camera folders)")
+            for cam in cams:
+                folder = d / f"cam_{cam:02d}"
+                names = [f.name for f in folder.iterdir()]
+                if not any(_IMAGE.match(n) for n in names):
+                    other = sorted({n.rsplit(".", 1)[-1] for n in names if "." in n} - {"jpg"})
+                    missing.append(f"{split}/{d.name}/cam_{cam:02d}/<frame:05d>_{cam:02d}.jpg (no JPEG frames"
+                                   + (f"; found .{', .'.join(other)}: convert them to .jpg as posepile's "
+                                      "download_as_jpeg.py does)" if other else ")"))
             if not (root / f"{split}_body" / d.name).is_dir():
                 missing.append(f"{split}_body/{d.name}/")
             if not (root / CALIBRATION / scene / "calibration").is_dir():
