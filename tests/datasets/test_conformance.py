@@ -67,14 +67,14 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 15
+    assert len(NAMES) == 16
 
 
 def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic"}
+                                                   "agora", "bedlam", "aist", "panoptic", "rich"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -84,7 +84,7 @@ def test_registry():
     rows = {r["name"]: r for r in datasets.status()}
     assert rows["tdhp_full"]["joints"] == 28 and rows["sailvos"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
-                                                            "panoptic"))
+                                                            "panoptic", "rich"))
 
 
 @pytest.mark.parametrize("name", NAMES)
