@@ -145,7 +145,7 @@ def tables() -> dict[str, dict[str, str]]:
     return {"h36m": H36M, "h36m_alljoints": H36M_ALL, "tdhp": TDHP, "tdhp_full": TDHP, "tdhp_test": TDHP,
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
-            "aist": COCO19, "panoptic": COCO19}
+            "aist": COCO19, "panoptic": COCO19, "rich": smplx}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)

@@ -440,7 +440,7 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 
 RAW_INSTRUCTIONS = """
-    RICH is handed out after a registration on https://rich.is.tue.mpg.de (download page). Download
+    RICH is handed out after a registration on its homepage, https://rich.is.tue.mpg.de (download page). Download
     scan_calibration.zip, train_body.zip and val_body.zip and the image lists download_train.sh and
     download_val.sh; stream the listed tars converting the frames to JPEG (posepile's ds/rich/download_as_jpeg.py;
     its --username flag is read as FLAGS.user, fix that line first), unzip the rest and move
