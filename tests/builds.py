@@ -32,6 +32,7 @@ TREES = {
     "tdpeople": ("tdpeople", {}),
     "jta": ("jta", {}),
     "totalcapture": ("totalcapture", {}),
+    "rich": ("rich", {}),
 }
 
 
@@ -62,6 +63,7 @@ CASES = {
     "tdpeople": Case("tdpeople", {}),
     "jta": Case("jta", {}),
     "totalcapture": Case("totalcapture", {"cameras": [1, 4, 7]}),  # 3 of the 8 cameras: about a second
+    "rich": Case("rich", {}),
 }
 FIXTURE_SEED = 0
 

@@ -53,6 +53,7 @@ TRUNCATED = {
     "tdpeople": ("skeleton/man03/07_01_walk/camera01/0001.txt", "unreadable skeleton file: expected 67 rows"),
     "jta": ("annotations/val/seq_301.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "totalcapture": ("calibration.cal", r"\d+ non-empty lines, expected 1 \+ 7 x 8 cameras"),
+    "rich": ("train_body/ParkingLot1_002_burpee3/00000/002.pkl", "not a readable pickle, truncated or corrupt"),
 }
 
 
@@ -71,7 +72,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 20
+    assert len(NAMES) == 21
 
 
 def test_registry():
@@ -79,7 +80,7 @@ def test_registry():
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
-                                                   "tdpeople", "jta", "totalcapture"}
+                                                   "tdpeople", "jta", "totalcapture", "rich"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -89,7 +90,7 @@ def test_registry():
     rows = {r["name"]: r for r in datasets.status()}
     assert rows["tdhp_full"]["joints"] == 28 and rows["sailvos"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
-                                                            "panoptic"))
+                                                            "panoptic", "rich"))
 
 
 @pytest.mark.parametrize("name", NAMES)

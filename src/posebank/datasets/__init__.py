@@ -38,9 +38,10 @@ IMPLEMENTED = {
     "tdpeople": "posebank.datasets.tdpeople",
     "jta": "posebank.datasets.jta",
     "totalcapture": "posebank.datasets.totalcapture",
+    "rich": "posebank.datasets.rich",
 }
 # the rest of medium3's training sources, not implemented yet
-PLANNED = ("sailvos", "rich")
+PLANNED = ("sailvos",)
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root

@@ -47,8 +47,8 @@ BEDLAM's rule for every scene its processing script marks ``closeup``, and posep
 
 Joints. The 55 SMPL-X skeleton joints, posepile's names (src/posepile/ds/agora/main.py ``get_joint_info``: the first
 55 of its SMPL-X names) in smplx's order, posed with the ``smplx`` package from the fits when ``body_model_dir``
-names a folder with ``smplx/SMPLX_NEUTRAL.npz`` (:mod:`.smplx_model`; millimetres, BEDLAM's world). The model is
-licensed and never bundled; without it the 3D joints are absent (NaN), and the examples keep ``keypoints2d`` =
+names a folder with ``smplx/SMPLX_NEUTRAL.npz`` (:mod:`posebank.core.smplx_model`; millimetres, BEDLAM's world). The
+model is licensed and never bundled; without it the 3D joints are absent (NaN), and the examples keep ``keypoints2d`` =
 ``gtkps[:55]`` in the raw image, the cameras and the fits. posepile stores no joints for BEDLAM at all (its
 JointInfo is empty and world_coords has no joints, main.py:39, 134), only the fits; it poses them for the pose
 sampler and the box.
@@ -176,7 +176,7 @@ def check_params(params: dict | None = None) -> dict:
     if p["min_box_px"] < 0:
         raise ParamsError(f"{where}.min_box_px", f"must be >= 0, got {p['min_box_px']}")
     if p["body_model_dir"]:
-        from posebank.datasets.bedlam.smplx_model import model_path
+        from posebank.core.smplx_model import model_path
 
         if not model_path(p["body_model_dir"]).is_file():
             raise ParamsError(f"{where}.body_model_dir", f"no {model_path(p['body_model_dir'])}: the folder must hold "
@@ -387,7 +387,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
     scenes = check_layout(root, p)
     model = None
     if p["body_model_dir"]:
-        from posebank.datasets.bedlam.smplx_model import SmplxJoints
+        from posebank.core.smplx_model import SmplxJoints
 
         model = SmplxJoints(p["body_model_dir"])
     else:
@@ -498,7 +498,7 @@ def provenance(root, params: dict | None = None) -> dict:
            "body_model_dir": p["body_model_dir"] or None}
     if p["body_model_dir"]:
         from posebank.core.store import sha256_file as file_sha256
-        from posebank.datasets.bedlam.smplx_model import MODEL_FILE, model_path
+        from posebank.core.smplx_model import MODEL_FILE, model_path
 
         out["body_model_files"] = [{"path": MODEL_FILE.format(gender="NEUTRAL"),
                                     "sha256": file_sha256(model_path(p["body_model_dir"]))}]

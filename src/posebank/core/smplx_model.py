@@ -1,4 +1,4 @@
-"""The 55 SMPL-X skeleton joints of BEDLAM's fits, posed with the ``smplx`` package's own kinematics.
+"""The 55 SMPL-X skeleton joints of BEDLAM's (and RICH's) fits, posed with the ``smplx`` package's own kinematics.
 
 BEDLAM's labels hold SMPL-X parameters, not 3D joints: BEDLAM computes its ``gtkps`` with
 ``smplx.create(MODEL_FOLDER, model_type='smplx', gender='neutral', num_betas=11, flat_hand_mean=True,
@@ -46,7 +46,8 @@ def model_path(folder, gender: str = "neutral") -> Path:
 
 
 
-def _load_arrays(path: Path) -> dict[str, np.ndarray]:
+def load_arrays(path: Path, needed=NEEDED) -> dict[str, np.ndarray]:
+    """The ``needed`` arrays of an SMPL-X model file, read without unpickling; RawFileError names the file."""
     try:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -56,10 +57,10 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
                                  f"({type(e).__name__})") from None
     out = {}
     with npz:
-        for key in NEEDED:
+        for key in needed:
             if key not in npz.files:
                 raise RawFileError(path, f"no '{key}' array: not an SMPL-X model file (the joints need "
-                                         f"{', '.join(NEEDED)})")
+                                         f"{', '.join(needed)})")
             try:
                 out[key] = np.asarray(npz[key])
             except ValueError:
@@ -73,16 +74,17 @@ def _load_arrays(path: Path) -> dict[str, np.ndarray]:
 class SmplxJoints:
     """The posed skeleton joints of an SMPL-X model file (see the module docstring)."""
 
-    def __init__(self, folder, gender: str = "neutral", max_betas: int = 16):
+    def __init__(self, folder, gender: str = "neutral", max_betas: int = 16,
+                 param: str = "datasets.bedlam.body_model_dir"):
         try:
             import torch
             from smplx import lbs
         except ImportError:
-            raise ParamsError("datasets.bedlam.body_model_dir", "the 3D joints need the smplx package "
+            raise ParamsError(param, "the 3D joints need the smplx package "
                               "(pip install smplx==0.1.28, and torch)") from None
         self._torch, self._lbs = torch, lbs
         self.path = model_path(folder, gender)
-        a = _load_arrays(self.path)
+        a = load_arrays(self.path)
         v_template, shapedirs, j_regressor, kintree = (a[k] for k in NEEDED)
         bad = []
         if v_template.ndim != 2 or v_template.shape[1] != 3:
