@@ -497,8 +497,8 @@ def provenance(root, params: dict | None = None) -> dict:
     out = {"body_model": {"model": "smplx", "source": "BEDLAM's own SMPL-X parameters"},
            "body_model_dir": p["body_model_dir"] or None}
     if p["body_model_dir"]:
-        from posebank.core.store import sha256_file as file_sha256
         from posebank.core.smplx_model import MODEL_FILE, model_path
+        from posebank.core.store import sha256_file as file_sha256
 
         out["body_model_files"] = [{"path": MODEL_FILE.format(gender="NEUTRAL"),
                                     "sha256": file_sha256(model_path(p["body_model_dir"]))}]
