@@ -27,6 +27,7 @@ TREES = {
     "bedlam": ("bedlam", {}),
     "aist": ("aist", {"n_frames": 4}),
     "panoptic": ("panoptic", {}),
+    "sailvos": ("sailvos", {}),
 }
 
 
@@ -52,6 +53,7 @@ CASES = {
     "bedlam": Case("bedlam", {}),
     "aist": Case("aist", {"cameras": ["c01", "c04", "c09"]}),  # 3 of the 9 views: a few seconds
     "panoptic": Case("panoptic", {}),
+    "sailvos": Case("sailvos", {}),
 }
 FIXTURE_SEED = 0
 

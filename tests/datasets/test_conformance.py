@@ -48,6 +48,7 @@ TRUNCATED = {
     "aist": ("annotations/keypoints3d/gLO_sFM_cAll_d13_mLO2_ch04.pkl", "not a readable pickle, truncated or corrupt"),
     "panoptic": ("171204_pose1/calibration_171204_pose1.json",
                  "unreadable calibration file: not valid JSON, truncated or corrupt"),
+    "sailvos": ("fbi_4_mcs_2/31_Ped_a_f_y_tourist_02/000000_3d.txt", "unreadable 3D points file"),
 }
 
 
@@ -66,24 +67,24 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 15
+    assert len(NAMES) == 16
 
 
 def test_registry():
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                                                   "agora", "bedlam", "aist", "panoptic"}
+                                                   "agora", "bedlam", "aist", "panoptic", "sailvos"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'sailvos': unknown \(planned, not implemented yet\)"):
-        datasets.folder("sailvos")
+    with pytest.raises(UsageError, match=r"dataset 'humbi': unknown \(planned, not implemented yet\)"):
+        datasets.folder("humbi")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["sailvos"]["status"] == "planned"
+    assert rows["tdhp_full"]["joints"] == 28 and rows["humbi"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
-                                                            "panoptic"))
+                                                            "panoptic", "sailvos"))
 
 
 @pytest.mark.parametrize("name", NAMES)

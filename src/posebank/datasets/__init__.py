@@ -33,9 +33,10 @@ IMPLEMENTED = {
     "bedlam": "posebank.datasets.bedlam",
     "aist": "posebank.datasets.aist",
     "panoptic": "posebank.datasets.panoptic",
+    "sailvos": "posebank.datasets.sailvos",
 }
 # the rest of medium3's training sources, not implemented yet
-PLANNED = ("sailvos", "humbi", "jta", "tdpeople", "totalcapture", "rich", "hspace")
+PLANNED = ("humbi", "jta", "tdpeople", "totalcapture", "rich", "hspace")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
