@@ -37,6 +37,7 @@ train.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -391,12 +392,9 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                 if frame % p["frame_step"]:
                     continue
                 where = f"{seq}/{ped}/{frame:06d}_2d.txt"
-                coords2d = read_points(path2d, 2)
-                coords3d = read_points(d / ped / f"{frame:06d}_3d.txt", 3)
-                if len(coords2d) != len(coords3d):
-                    raise RawFileError(path2d, f"{len(coords2d)} points, but its _3d.txt has {len(coords3d)}")
-                fit = fit_camera(coords2d, coords3d, IMAGE_SIZE, p["min_calib_points"],
-                                 (p["min_hfov_deg"], p["max_hfov_deg"]))
+                path3d = d / ped / f"{frame:06d}_3d.txt"
+                coords3d, fit = _read_and_fit(path2d, path3d, _stamp(path2d), _stamp(path3d), p["min_calib_points"],
+                                              p["min_hfov_deg"], p["max_hfov_deg"])
                 if fit is None:
                     record_drop(dropped, where, [frame], f"camera fit failed: fewer than {p['min_calib_points']} "
                                                          "valid 2D-3D point pairs")
@@ -441,6 +439,24 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                 split="train", subject=f"{seq}/{ped}", sequence=seq, bbox=box,
                 person_index=int(PED_RE.fullmatch(ped).group(1))))
     return out
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=8192)
+def _read_and_fit(path2d: Path, path3d: Path, stamp2d, stamp3d, min_points: int, min_hfov: float,
+                  max_hfov: float) -> tuple[np.ndarray, CameraFit | None]:
+    """The 3D points and the fitted camera of one pedestrian's frame, remembered per file version (the stamps:
+    modification time and size), so that converting the same tree again does not repeat the fits."""
+    coords2d = read_points(path2d, 2)
+    coords3d = read_points(path3d, 3)
+    if len(coords2d) != len(coords3d):
+        raise RawFileError(path2d, f"{len(coords2d)} points, but its _3d.txt has {len(coords3d)}")
+    coords3d.setflags(write=False)
+    return coords3d, fit_camera(coords2d, coords3d, IMAGE_SIZE, min_points, (min_hfov, max_hfov))
 
 
 def _checked(camera: Camera, seq_dir: Path, ped: str, frame: int) -> Camera:

@@ -17,7 +17,8 @@ SEQUENCES = ("tonya_mcs_1", "fbi_4_mcs_2")
 # the GTA-V world position (metres) each sequence takes place at: kilometres from the origin, as in the game
 ORIGINS = ((-1620.4, 250.8, 30.2), (412.0, -1880.5, 12.7))
 PEDESTRIANS = ((12, "12_Ped_a_m_y_hipster_01"), (31, "31_Ped_a_f_y_tourist_02"))
-OCCLUDER_ID = 7  # a non-pedestrian object of the visible map (a car door)
+OCCLUDER_ID = 7  # a non-pedestrian object of the visible map (a car door) ...
+OCCLUDER_FOLDER = "7_Car_emperor"  # ... with its own object folder (amodal masks only), as every object has
 N_RAW = MIN_RAW_POINTS
 # ten rows no joint uses, written off screen (-1280, -800) in every 2D file
 OFF_SCREEN = tuple(r for r in range(280, N_RAW) if not any(r in g for g in INTERESTING_JOINTS))[:10]
@@ -96,9 +97,10 @@ def make_fixture(root, seed: int = 0, sequences=SEQUENCES, n_frames: int = 4) ->
     camera drifting per frame); ten rows that no joint uses are off screen (-1280, -800, :data:`OFF_SCREEN`) and
     rows 0 - 3 are zeros in 3D. Pedestrian 12 walks 15 cm per frame; pedestrian 31 stands still in frames 0 - 1 (kept
     once), then walks. In frame 2 of the first sequence a car door (object 7) hides most of pedestrian 31 (left
-    out as occluded); in frame 2 of the second, pedestrian 12 has only 5 points with 3D values (its camera fit
-    fails). The frames show the visible pixels of the people and white marks at the mean 2D position of each
-    joint's points. The true cameras and the marks are written as JSON into the ``.posebank-fixture`` file.
+    out as occluded; the door has its object folder ``7_Car_emperor/`` with its mask, not read); in frame 2 of the
+    second, pedestrian 12 has only 5 points with 3D values (its camera fit fails). The frames show the visible
+    pixels of the people and white marks at the mean 2D position of each joint's points. The true cameras and the
+    marks are written as JSON into the ``.posebank-fixture`` file.
     """
     root = Path(root)
     rng = np.random.default_rng(seed)
@@ -156,6 +158,8 @@ def make_fixture(root, seed: int = 0, sequences=SEQUENCES, n_frames: int = 4) ->
                 ys, xs = np.nonzero(visible == 31)
                 top = ys.min() + (ys.max() - ys.min()) // 5
                 visible[top:ys.max() + 1, xs.min() - 5:xs.max() + 6] = OCCLUDER_ID
+                (d / OCCLUDER_FOLDER).mkdir(exist_ok=True)
+                cv2.imwrite(str(d / OCCLUDER_FOLDER / f"{f:06d}.png"), (visible == OCCLUDER_ID).astype(np.uint8) * 255)
             np.save(d / "visible" / f"{f:06d}.npy", visible)
             img = np.full((h, w, 3), 60, np.uint8)
             img[:, :, 0] = np.linspace(40, 120, w, dtype=np.uint8)[None]
