@@ -244,6 +244,9 @@ def test_bad_files_are_named(raw, tmp_path):
     with pytest.raises(RawFileError, match="300 rows of 2 numbers, expected at least 343") as e:
         sailvos.instances(broken)
     assert e.value.path == path
+    path.write_text("\n".join(path.read_text().splitlines()[:300] * 2) + "\n")
+    with pytest.raises(RawFileError, match="600 points, but its _3d.txt has 343") as e:
+        sailvos.instances(broken)
     path.write_text((raw / path.relative_to(broken)).read_text())
     vis = broken / "tonya_mcs_1/visible/000001.npy"
     np.savez_compressed(vis.with_suffix(".npz"), ids=np.load(vis))

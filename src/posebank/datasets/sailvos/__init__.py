@@ -162,7 +162,7 @@ def valid_2d(coords2d: np.ndarray) -> np.ndarray:
 
 
 def read_mask_png(path) -> np.ndarray:
-    """An amodal ``<frame>.png`` as a boolean array (nonzero = inside)."""
+    """An amodal ``<frame>.png`` as a grey uint8 array (255 = inside)."""
     data = None
     try:
         data = cv2.imdecode(np.frombuffer(Path(path).read_bytes(), np.uint8), cv2.IMREAD_GRAYSCALE)
@@ -172,7 +172,7 @@ def read_mask_png(path) -> np.ndarray:
         data = None
     if data is None:
         raise RawFileError(path, "unreadable mask image: not a PNG, truncated or corrupt")
-    return data > 0
+    return data
 
 
 def visible_path(seq_dir: Path, frame: int) -> Path | None:
@@ -393,21 +393,26 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                     continue
                 where = f"{seq}/{ped}/{frame:06d}_2d.txt"
                 path3d = d / ped / f"{frame:06d}_3d.txt"
-                coords3d, fit = _read_and_fit(path2d, path3d, _stamp(path2d), _stamp(path3d), p["min_calib_points"],
-                                              p["min_hfov_deg"], p["max_hfov_deg"])
+                coords3d, n_2d = read_points(path3d, 3), len(read_points(path2d, 2))
+                if n_2d != len(coords3d):
+                    raise RawFileError(path2d, f"{n_2d} points, but its _3d.txt has {len(coords3d)}")
+                coords = joints_from_raw(raw_points3d(coords3d))
+                # posepile fits first and skips a frame without a camera before the motion rule; a frame the motion
+                # rule skips is skipped either way, so only the frames it keeps are fitted (the same selection)
+                if not moved_enough(prev, coords, p["motion_mm"]):
+                    continue
+                fit = _fit_files(path2d, path3d, _stamp(path2d), _stamp(path3d), p["min_calib_points"],
+                                 p["min_hfov_deg"], p["max_hfov_deg"])
                 if fit is None:
                     record_drop(dropped, where, [frame], f"camera fit failed: fewer than {p['min_calib_points']} "
                                                          "valid 2D-3D point pairs")
-                    continue
-                coords = joints_from_raw(raw_points3d(coords3d))
-                if not moved_enough(prev, coords, p["motion_mm"]):
                     continue
                 prev = coords
                 if frame not in visible_cache:
                     visible_cache.clear()
                     visible_cache[frame] = read_visible(visible_path(d, frame))
                 modal = visible_cache[frame] == objid
-                amodal = read_mask_png(d / ped / f"{frame:06d}.png")
+                amodal = read_mask_png(d / ped / f"{frame:06d}.png").astype(np.float64)  # area = sum / 255
                 box = mask_box(modal)
                 reason = None
                 n_valid = int(np.count_nonzero(np.isfinite(coords[:, 0])))
@@ -416,7 +421,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                     reason = "no visible pixel (visible map)"
                 elif min(box[2], box[3]) <= p["min_box_side"]:
                     reason = f"visible box {box[2]:.0f} x {box[3]:.0f} px: a side <= {p['min_box_side']:g}"
-                elif amodal.any() and 1 - modal.sum() / amodal.sum() > p["max_occlusion"]:
+                elif amodal.any() and 1 - modal.sum() / (amodal.sum() / 255) > p["max_occlusion"]:
                     reason = f"more than {p['max_occlusion']:g} of the amodal mask hidden"
                 elif n_valid < p["min_valid_joints"]:
                     reason = f"{n_valid} valid joints, fewer than {p['min_valid_joints']}"
@@ -447,16 +452,12 @@ def _stamp(path: Path) -> tuple[int, int]:
 
 
 @functools.lru_cache(maxsize=8192)
-def _read_and_fit(path2d: Path, path3d: Path, stamp2d, stamp3d, min_points: int, min_hfov: float,
-                  max_hfov: float) -> tuple[np.ndarray, CameraFit | None]:
-    """The 3D points and the fitted camera of one pedestrian's frame, remembered per file version (the stamps:
-    modification time and size), so that converting the same tree again does not repeat the fits."""
-    coords2d = read_points(path2d, 2)
-    coords3d = read_points(path3d, 3)
-    if len(coords2d) != len(coords3d):
-        raise RawFileError(path2d, f"{len(coords2d)} points, but its _3d.txt has {len(coords3d)}")
-    coords3d.setflags(write=False)
-    return coords3d, fit_camera(coords2d, coords3d, IMAGE_SIZE, min_points, (min_hfov, max_hfov))
+def _fit_files(path2d: Path, path3d: Path, stamp2d, stamp3d, min_points: int, min_hfov: float,
+               max_hfov: float) -> CameraFit | None:
+    """The fitted camera of one pedestrian's frame, remembered per file version (the stamps: modification time
+    and size), so that converting the same tree again does not repeat the fits."""
+    coords2d, coords3d = read_points(path2d, 2), read_points(path3d, 3)
+    return fit_camera(coords2d, coords3d, IMAGE_SIZE, min_points, (min_hfov, max_hfov))
 
 
 def _checked(camera: Camera, seq_dir: Path, ped: str, frame: int) -> Camera:
