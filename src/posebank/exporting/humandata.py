@@ -128,6 +128,9 @@ MPII = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "
 H36M_ALL = {k: v for k, v in H36M.items() if k != "tors"}  # rfoo, rtoe, lthu, lfin, ... : no mmhuman3d name
 # AIST++'s and CMU Panoptic's 19 joints (posepile's): COCO's 17, the neck and the pelvis
 COCO19 = {**COCO, "neck": "neck_extra", "pelv": "pelvis_extra"}
+# SAIL-VOS's 26 (posepile's): COCO19's and the head top, head, spine and hands (the toes have no mmhuman3d name)
+SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
+           "rhan": "right_hand"}
 
 
 @functools.cache
@@ -145,7 +148,7 @@ def tables() -> dict[str, dict[str, str]]:
     return {"h36m": H36M, "h36m_alljoints": H36M_ALL, "tdhp": TDHP, "tdhp_full": TDHP, "tdhp_test": TDHP,
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
-            "aist": COCO19, "panoptic": COCO19}
+            "aist": COCO19, "panoptic": COCO19, "sailvos": SAILVOS}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
