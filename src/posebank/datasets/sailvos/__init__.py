@@ -27,18 +27,17 @@ Selection (posepile ``process_sequence`` and ``make_dataset``): per pedestrian, 
 moved >= ``motion_mm`` (100) mm since its last kept frame; the ground-truth box is the box of the modal mask
 (``visible == objid``); a person is left out when that box's shorter side is <= ``min_box_side`` (50) px, when
 more than ``max_occlusion`` (0.75) of the amodal mask is hidden, with fewer than ``min_valid_joints`` (6) valid
-joints, and when the RMS distance of the joints from their mean is outside 100 - 3000 mm. The
-detection match (Hungarian on IoU, IoU > 0.1, detection area <= 2 x the box's, people without one dropped) is the
-detect stage's rule ``detect.per_dataset.sailvos`` in params.yaml. Each person's mask is the union of the visible
-pixels of every pedestrian of the frame (posepile's ``all_people_mask``, :func:`frame_source`). Everything is
-train.
+joints, and when the RMS distance of the joints from their mean is outside 100 - 3000 mm (only the frames the
+motion rule keeps are fitted). The detection match (Hungarian on IoU, IoU > 0.1, detection area below 2 x the
+box's, people without one dropped) is the detect stage's rule ``detect.per_dataset.sailvos`` in params.yaml.
+Each person's mask is the union of the visible pixels of every pedestrian of the frame (posepile's
+``all_people_mask``, :func:`frame_source`). Everything is train.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import logging
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -62,8 +61,6 @@ from posebank.datasets.base import (
     check_finite_camera,
 )
 from posebank.datasets.sampling import record_drop
-
-log = logging.getLogger(__name__)
 
 NAME = "sailvos"
 INFO = DatasetInfo(
