@@ -33,6 +33,7 @@ TREES = {
     "jta": ("jta", {}),
     "totalcapture": ("totalcapture", {}),
     "rich": ("rich", {}),
+    "sailvos": ("sailvos", {}),
 }
 
 
@@ -64,6 +65,7 @@ CASES = {
     "jta": Case("jta", {}),
     "totalcapture": Case("totalcapture", {"cameras": [1, 4, 7]}),  # 3 of the 8 cameras: about a second
     "rich": Case("rich", {}),
+    "sailvos": Case("sailvos", {}),
 }
 FIXTURE_SEED = 0
 

@@ -54,6 +54,7 @@ TRUNCATED = {
     "jta": ("annotations/val/seq_301.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "totalcapture": ("calibration.cal", r"\d+ non-empty lines, expected 1 \+ 7 x 8 cameras"),
     "rich": ("train_body/ParkingLot1_002_burpee3/00000/002.pkl", "not a readable pickle, truncated or corrupt"),
+    "sailvos": ("fbi_4_mcs_2/31_Ped_a_f_y_tourist_02/000000_3d.txt", "unreadable 3D points file"),
 }
 
 
@@ -72,7 +73,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 21
+    assert len(NAMES) == 22
 
 
 def test_registry():
@@ -80,17 +81,18 @@ def test_registry():
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
-                                                   "tdpeople", "jta", "totalcapture", "rich"}
+                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'sailvos': unknown \(planned, not implemented yet\)"):
-        datasets.folder("sailvos")
+    with pytest.raises(UsageError, match=r"dataset 'gpa': unknown \(planned, not implemented yet\)"):
+        datasets.folder("gpa")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["sailvos"]["status"] == "planned"
+    assert rows["tdhp_full"]["joints"] == 28 and rows["gpa"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
-                                                            "panoptic", "rich"))
+                                                            "panoptic", "humbi", "sailvos", "jta", "tdpeople",
+                                                            "totalcapture", "rich", "hspace"))
 
 
 @pytest.mark.parametrize("name", NAMES)

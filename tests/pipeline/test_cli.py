@@ -11,9 +11,10 @@ def test_datasets_lists_h36m_implemented(capsys, tmp_path):
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
     for name in ("h36m", "tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal", "tdpw", "coco", "mpii",
-                 "agora", "bedlam", "aist", "panoptic", "rich"):
+                 "agora", "bedlam", "aist", "panoptic", "humbi", "sailvos", "jta", "tdpeople", "totalcapture",
+                 "rich", "hspace"):
         assert rows[name] == "implemented", name
-    assert rows["sailvos"] == "planned"
+    assert rows["gpa"] == "planned"
 
 
 def test_fixture_convert_info_through_the_console_script(tmp_path):

@@ -156,6 +156,10 @@ HSPACE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv":
 TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra",
                 "neck": "neck_extra", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp"}
 
+# SAIL-VOS's 26 (posepile's): COCO19's and the head top, head, spine and hands (the toes have no mmhuman3d name)
+SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
+           "rhan": "right_hand"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -173,7 +177,7 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
-            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx}
+            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
