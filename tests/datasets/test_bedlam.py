@@ -26,6 +26,7 @@ from posebank.datasets import RawFileError, RawLayoutError, bedlam
 from posebank.datasets.base import Dropped
 from posebank.datasets.bedlam import fixture as fx
 from posebank.datasets.bedlam.labels import read_labels
+from posebank.datasets.sampling import AdaptivePoseSampler2
 from posebank.pipeline.run import convert
 
 SEED = 3
@@ -259,12 +260,12 @@ def test_adaptive_sampling_and_frame_step(raw, models, with_model, labels):
 def test_sampler_remembers_the_last_kept_poses():
     """posepile's AdaptivePoseSampler2 compares with the last ``memory`` kept poses, not only the last one."""
     a, b = np.zeros((3, 3)), np.full((3, 3), 150.0 / np.sqrt(3))  # b is 150 mm from a
-    recent, last_only = bedlam.RecentPosesSampler(100, 100), bedlam.RecentPosesSampler(100, 1)
+    recent, last_only = AdaptivePoseSampler2(100, 100), AdaptivePoseSampler2(100, 1)
     assert [recent.should_keep(p) for p in (a, b, a + 10)] == [True, True, False]
     assert [last_only.should_keep(p) for p in (a, b, a + 10)] == [True, True, True]
     nan = a.copy()
     nan[0] = np.nan
-    s = bedlam.RecentPosesSampler(100, 100)
+    s = AdaptivePoseSampler2(100, 100)
     assert [s.should_keep(p) for p in (nan, a)] == [True, True]  # a joint valid again is new information
 
 

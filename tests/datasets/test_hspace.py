@@ -14,6 +14,7 @@ from posebank.core.errors import ParamsError
 from posebank.core.store import Cache
 from posebank.datasets import RawFileError, RawLayoutError, hspace
 from posebank.datasets.hspace import fixture, tfrecord
+from posebank.datasets.sampling import AdaptivePoseSampler2
 from posebank.pipeline.run import convert
 
 FILE_A, FILE_B = (f"{hspace.TRAIN_DIR}/{s}.tfrecord" for s in fixture.FILES)
@@ -167,7 +168,7 @@ def test_sampler_is_posepiles():
 
     rng = np.random.default_rng(0)
     for size in (1, 3, 20):
-        ours, theirs = hspace.PoseSampler(100, size), Posepile(100, size)
+        ours, theirs = AdaptivePoseSampler2(100, size), Posepile(100, size)
         pose = rng.normal(0, 300, (35, 3))
         for _ in range(300):
             pose = pose + rng.normal(0, 40, (35, 3)) * rng.uniform(0, 1)

@@ -40,6 +40,45 @@ class AdaptivePoseSampler:
         return False
 
 
+class AdaptivePoseSampler2:
+    """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True, buffer_size)``
+    (src/posepile/util/adaptive_pose_sampling.py), as a keep decision: the first pose is kept when some joint is
+    valid; later, a pose is kept when a joint valid now is missing in the last kept pose, or when against every one
+    of the last ``buffer_size`` kept poses its farthest moved valid joint moved at least ``threshold_mm``; a kept
+    pose's missing joints are carried over from the last kept one (the ring buffer holds the filled pose)."""
+
+    def __init__(self, threshold_mm: float, buffer_size: int):
+        if int(buffer_size) < 1:
+            raise ValueError(f"buffer_size must be >= 1, got {buffer_size}")
+        self.threshold, self.size = float(threshold_mm), int(buffer_size)
+        self.kept: list[np.ndarray] = []
+
+    def _add(self, pose: np.ndarray) -> None:
+        if self.kept:
+            pose = np.where(np.isnan(pose), self.kept[-1], pose)
+        self.kept = [*self.kept, pose][-self.size:]
+
+    def should_keep(self, pose) -> bool:
+        pose = np.asarray(pose, np.float64)
+        valid = np.isfinite(pose).all(axis=-1)
+        if not self.kept:
+            self._add(pose)
+            return bool(valid.any())
+        if np.any(valid & ~np.isfinite(self.kept[-1]).all(axis=-1)):
+            self._add(pose)
+            return True
+        change = np.linalg.norm(pose[valid] - np.stack(self.kept)[:, valid], axis=-1)  # (kept, valid joints)
+        if change.size == 0:
+            return False
+        with np.errstate(invalid="ignore"):
+            farthest = np.where(np.isnan(change), -np.inf, change).max(axis=1)
+        farthest = farthest[np.isfinite(farthest)]
+        if not len(farthest) or farthest.min() < self.threshold:
+            return False
+        self._add(pose)
+        return True
+
+
 def record_drop(dropped: list | None, where: str, frames: Sequence[int], reason: str) -> None:
     """Append one :class:`Dropped` for ``frames`` of ``where`` left out for ``reason`` (``where#frame`` when it is
     a single frame; nothing when ``frames`` is empty or ``dropped`` is None)."""

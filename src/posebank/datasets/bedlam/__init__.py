@@ -97,7 +97,7 @@ from posebank.datasets.base import (
     check_finite_camera,
 )
 from posebank.datasets.bedlam.labels import N_SKELETON, Labels, read_labels
-from posebank.datasets.sampling import record_drop
+from posebank.datasets.sampling import AdaptivePoseSampler2, record_drop
 
 log = logging.getLogger(__name__)
 
@@ -277,43 +277,6 @@ def person_box(points2d: np.ndarray) -> np.ndarray:
     return np.concatenate([centre - size / 2, size])
 
 
-class RecentPosesSampler:
-    """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True, buffer_size)``
-    (src/posepile/util/adaptive_pose_sampling.py): keep a pose when a joint valid now was missing in the last kept
-    pose, or when, for every one of the last ``memory`` kept poses, its farthest moved joint moved at least
-    ``threshold_mm``; a kept pose's missing joints are carried over from the previous kept pose."""
-
-    def __init__(self, threshold_mm: float, memory: int):
-        self.threshold, self.memory = float(threshold_mm), int(memory)
-        self.kept: list[np.ndarray] = []
-
-    def _add(self, pose: np.ndarray) -> None:
-        if self.kept:
-            pose = np.where(np.isnan(pose), self.kept[-1], pose)
-        self.kept = [*self.kept[-(self.memory - 1):], pose] if self.memory > 1 else [pose]
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if not self.kept:
-            self._add(pose)
-            return bool(valid.any())
-        if np.any(valid & ~np.isfinite(self.kept[-1]).all(axis=-1)):
-            self._add(pose)
-            return True
-        change = np.linalg.norm(pose[valid] - np.stack(self.kept)[:, valid], axis=-1)  # (memory, valid joints)
-        if change.size == 0:
-            return False
-        with np.errstate(invalid="ignore"):
-            worst = np.where(np.isnan(change), -np.inf, change).max(axis=1)
-            worst = worst[np.isfinite(worst)]
-        if not len(worst) or worst.min() < self.threshold:
-            return False
-        self._add(pose)
-        return True
-
-
-# ------------------------------------------------------------------------------------------- instances
 def _existing_images(root: Path, scene: Scene, labels: Labels, kind: str) -> np.ndarray:
     """(N,) bool: the row's image (png) or video (mp4) is in the raw tree (one directory listing per folder)."""
     listed: dict[str, set[str]] = {}
@@ -360,7 +323,7 @@ def _scene_instances(root: Path, scene: Scene, p: dict, model, dropped: list[Dro
         seq = labels.sequence[i]
         if sample:
             if seq != sampler_seq:
-                sampler, sampler_seq = RecentPosesSampler(p["adaptive_sampling_mm"], p["sampler_memory"]), seq
+                sampler, sampler_seq = AdaptivePoseSampler2(p["adaptive_sampling_mm"], p["sampler_memory"]), seq
             if not sampler.should_keep(camera.world_to_camera(world_mm[k])):
                 continue
         keypoints = labels.gtkps[i, :N_SKELETON].copy()

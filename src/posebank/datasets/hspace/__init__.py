@@ -15,8 +15,9 @@ of ``tf.train.Example``); a corrupt record is a :class:`RawFileError` naming the
 
 Conversion as posepile: the joints x 1000 (mm), 35 of the 63 (``ghum_35``: posepile's selection, names and
 edges); the camera is intrinsics only (world = camera frame, R = I, t = 0, no distortion), world up -y. Per
-TFRecord file one pose sampler (posepile's ``AdaptivePoseSampler2(100, True, True, 20)``, :class:`PoseSampler`)
-is shared by all characters of all its records, in record then character order; a character's pose is kept
+TFRecord file one pose sampler (posepile's ``AdaptivePoseSampler2(100, True, True, 20)``,
+:class:`~posebank.datasets.sampling.AdaptivePoseSampler2`) is shared by all characters of all its records, in
+record then character order; a character's pose is kept
 when it moved >= 100 mm relative to each of the 20 last kept poses (of any character). A kept character's box is
 the bounding rectangle of its label mask (the pixels labelled ``mask_id`` or ``mask_id - 1``) after an erosion
 (once) and a dilation (twice) with a 4 x 4 rectangle, as posepile; characters whose box has a side below 100 px
@@ -53,7 +54,7 @@ from posebank.datasets.base import (
     check_finite_camera,
 )
 from posebank.datasets.hspace.tfrecord import WireError, parse_example, read_records
-from posebank.datasets.sampling import record_drop
+from posebank.datasets.sampling import AdaptivePoseSampler2, record_drop
 
 NAME = "hspace"
 INFO = DatasetInfo(
@@ -255,44 +256,6 @@ def mask_box(mask: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- sampling
-class PoseSampler:
-    """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True, buffer_size)``
-    (``src/posepile/util/adaptive_pose_sampling.py``): the first pose is kept when it has a valid joint; later a
-    pose is kept when a joint valid now is missing in the last kept pose, or when, for each of the last
-    ``buffer_size`` kept poses, its farthest moved joint moved at least ``threshold_mm``; a kept pose's missing
-    joints are carried over from the previous kept one."""
-
-    def __init__(self, threshold_mm: float, buffer_size: int):
-        self.threshold, self.size = float(threshold_mm), int(buffer_size)
-        self.kept: list[np.ndarray] = []
-
-    def _add(self, pose: np.ndarray) -> None:
-        if self.kept:
-            pose = np.where(np.isnan(pose), self.kept[-1], pose)
-        self.kept = [*self.kept[len(self.kept) - self.size + 1:], pose] if self.size > 1 else [pose]
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if not self.kept:
-            self._add(pose)
-            return bool(valid.any())
-        if np.any(valid & ~np.isfinite(self.kept[-1]).all(axis=-1)):
-            self._add(pose)
-            return True
-        change = np.linalg.norm(pose[valid] - np.stack(self.kept)[:, valid], axis=-1)  # (kept, valid joints)
-        if change.size == 0:
-            return False
-        with np.errstate(invalid="ignore"):
-            worst = np.where(np.isnan(change), -np.inf, change).max(axis=1)
-        worst = worst[np.isfinite(worst)]
-        if not len(worst) or worst.min() < self.threshold:
-            return False
-        self._add(pose)
-        return True
-
-
-# ------------------------------------------------------------------------------------------- instances
 def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
     """Every selected character instance, ordered by file, record and character."""
     p = check_params(params)
@@ -300,7 +263,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
     out = []
     for rel in check_layout(root, p):
         stem = Path(rel).stem
-        sampler = PoseSampler(p["adaptive_sampling_mm"], p["sampler_buffer"])
+        sampler = AdaptivePoseSampler2(p["adaptive_sampling_mm"], p["sampler_buffer"])
         small, missing = [], []
         for rec in records(root / rel):
             poses = [rec.joints(i)[list(SELECTED_JOINTS)] for i in range(rec.n_people)]

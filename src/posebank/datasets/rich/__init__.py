@@ -57,7 +57,7 @@ from posebank.datasets.base import (
     RawLayoutError,
     check_finite_camera,
 )
-from posebank.datasets.sampling import record_drop
+from posebank.datasets.sampling import AdaptivePoseSampler2, record_drop
 
 log = logging.getLogger(__name__)
 
@@ -299,43 +299,6 @@ def load_models(root, p: dict, genders) -> dict:
     return out
 
 
-class PoseSampler2:
-    """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True, buffer_size)``
-    (src/posepile/util/adaptive_pose_sampling.py), as a keep decision: the first pose is kept when some joint is
-    valid; later, a pose is kept when a joint valid now is missing in the last kept pose, or when against every
-    buffered kept pose (the last ``memory``) its farthest moved valid joint moved >= ``threshold_mm``; a kept pose's
-    missing joints are carried over from the last kept one."""
-
-    def __init__(self, threshold_mm: float, memory: int):
-        self.threshold, self.memory = float(threshold_mm), int(memory)
-        self.buffer: list[np.ndarray] = []
-
-    def _add(self, pose: np.ndarray) -> None:
-        if self.buffer:
-            pose = np.where(np.isnan(pose), self.buffer[-1], pose)
-        self.buffer = [*self.buffer, pose][-self.memory:]
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if not self.buffer:
-            self._add(pose)
-            return bool(valid.any())
-        if np.any(valid & ~np.isfinite(self.buffer[-1]).all(axis=-1)):
-            self._add(pose)
-            return True
-        change = np.linalg.norm(pose[valid] - np.stack(self.buffer)[:, valid], axis=-1)  # (buffered, joints)
-        if change.size == 0:
-            return False
-        with np.errstate(invalid="ignore"):
-            farthest = np.where(np.isnan(change), -np.inf, change).max(axis=1)
-        farthest = farthest[np.isfinite(farthest)]
-        if not len(farthest) or farthest.min() < self.threshold:
-            return False
-        self._add(pose)
-        return True
-
-
 def box_of(points: np.ndarray, expansion: float, size: tuple[int, int]) -> np.ndarray:
     """posepile get_bbox without a detection: ``expand(bb_of_points, 1.05)`` intersected with the image."""
     lo, hi = np.nanmin(points, axis=0), np.nanmax(points, axis=0)
@@ -373,7 +336,7 @@ def _sequence_instances(root: Path, seq: Sequence, p: dict, models: dict, droppe
         poses[subject] = {i: joints[k] for k, (i, _) in enumerate(have)}
         fits_of[subject] = {i: BodyModelFit("smplx", GENDERS[subject], pose[k], fits[k]["betas"],
                                             fits[k]["transl"], roots[k]) for k, (i, _) in enumerate(have)}
-        sampler = PoseSampler2(p["adaptive_sampling_mm"], p["sampler_memory"]) \
+        sampler = AdaptivePoseSampler2(p["adaptive_sampling_mm"], p["sampler_memory"]) \
             if p["adaptive_sampling_mm"] > 0 else None
         kept[subject] = {i for i, _ in have if sampler is None or sampler.should_keep(poses[subject][i])}
     out, small, no_image = [], {}, {}
