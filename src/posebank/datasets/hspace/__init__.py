@@ -340,7 +340,7 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 
 RAW_INSTRUCTIONS = """
-    HSPACE: request access with the form linked from
+    HSPACE: request access with the form linked from the dataset's homepage,
     https://github.com/google-research/google-research/tree/master/hspace; once granted, copy the release with
     gsutil (gsutil -m cp -r gs://hspace_public/2021_01 .) into the raw folder, so that it holds
         2021_01/train/<name>.tfrecord ...
