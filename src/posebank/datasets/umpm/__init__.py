@@ -397,7 +397,8 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                 dropped.append(Dropped(c3d_relpath(seq.name), f"camera {c}: no extracted frames "
                                        f"({frames_relpath(seq.name, c)}/frame_000000.jpg)", len(people[0])))
         n_frames = max(counts.values())
-        record_drop(dropped, c3d_relpath(seq.name), range(n_frames, len(people[0])), PAST_LAST_FRAME)
+        if n_frames:  # (a sequence without any frames is recorded per camera above)
+            record_drop(dropped, c3d_relpath(seq.name), range(n_frames, len(people[0])), PAST_LAST_FRAME)
         selected = [set(_select(poses, min(n_frames, len(poses)), p, c3d_relpath(seq.name), dropped))
                     for poses in people]
         for c, camera in cams.items():
