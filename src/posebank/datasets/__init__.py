@@ -45,7 +45,7 @@ IMPLEMENTED = {
 PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "umpm", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
            "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
-SHARED_MODULES = ("base", "frames", "matlab", "sampling")
+SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
 
 __all__ = ["DatasetError", "DatasetInfo", "RawFileError", "RawLayoutError", "family", "folder", "get", "names",
