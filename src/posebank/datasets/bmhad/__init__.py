@@ -194,7 +194,7 @@ def read_camera_config(path) -> list[CameraConfig]:
         raise RawFileError(path, "camera configuration file missing")
     try:
         fs = cv2.FileStorage(str(path), cv2.FILE_STORAGE_READ)
-    except cv2.error:
+    except (cv2.error, SystemError):
         raise RawFileError(path, "unreadable camera configuration: not an OpenCV FileStorage file") from None
     try:
         if not fs.isOpened():
