@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import sample
 from helpers import copy_raw
 from marks import mark_errors
 from posebank.datasets import RawFileError, RawLayoutError, bmhad
@@ -98,6 +99,59 @@ def test_cameras_are_the_release_calibration_composed_as_posepile(raw):
     # cluster 1's four cameras: about 113 mm apart on a bar (PosRel)
     gaps = np.linalg.norm(np.diff(centres[:4], axis=0), axis=1)
     assert np.all((100 < gaps) & (gaps < 125)), gaps
+
+
+def _values(text: str) -> list[float]:
+    return [float(v) for v in re.split(r"[,\s]+", text.strip()) if v]
+
+
+def release_calibration() -> dict:
+    """The release's calibration as its MATLAB notes (calib_params.m) quote it: group -> ((R row-major, t), [(K row-
+    major, d, Rt)])."""
+    text = sample("bmhad/calib_params.m").read_text()
+    out = {}
+    for kind, group in (("L", "l"), ("K", "k")):
+        for m in re.finditer(rf"^{kind}\((\d)\)\.R = reshape\(\[([^\]]+)\],3,3\)'", text, re.M):
+            i = int(m[1])
+            t = re.search(rf"^{kind}\({i}\)\.t = \[([^\]]+)\]'", text, re.M)[1]
+            prefix = rf"{kind}\({i}\)\.C\((\d)\)" if kind == "L" else rf"{kind}\({i}\)()"
+            cams = {}
+            for field, key in (("K", r"reshape\(\[([^\]]+)\],3,3\)'"), ("d", r"\[([^\]]+)\]'"),
+                               ("Rt", r"\[([^\]]+)\]'")):
+                for c in re.finditer(rf"^{prefix}\.{field} = {key};", text, re.M):
+                    cams.setdefault(int(c[1] or 1), {})[field] = _values(c[2])
+            out[f"{group}{i:02d}"] = ((_values(m[2]), _values(t)),
+                                      [(cams[j]["K"], cams[j]["d"], cams[j]["Rt"]) for j in sorted(cams)])
+    return out
+
+
+def test_the_fixture_calibration_is_the_releases_and_cameras_sit_where_its_notes_put_them(raw):
+    """calib_params.m (the release's MATLAB demo) copies RwTw_*.txt and camcfg_*.yml; it composes a camera as
+    ``C(j).T * L(i).T`` and puts it at ``L(i).Tinv * C(j).Tinv * [0 0 0 1]'``."""
+    real = release_calibration()
+    assert list(real) == ["l01", "l02", "l03", "l04", "k01", "k02"]
+    views = dict(bmhad.views(raw))
+    for group, ((rot, t), cams) in real.items():
+        (frot, ft), fcams = fixture.CALIBRATION[group]
+        assert (list(frot), list(ft)) == (rot, t)
+        rw, tw = bmhad.read_cluster_transform(raw / bmhad.calibration_names(group)[0])
+        np.testing.assert_allclose(rw, np.reshape(rot, (3, 3)), rtol=1e-8)
+        np.testing.assert_allclose(tw, t, rtol=1e-8)
+        configs = bmhad.read_camera_config(raw / bmhad.calibration_names(group)[1])
+        assert len(configs) == len(cams) == len(fcams)
+        for j, ((k, d, rt), (fk, fd, frt), config) in enumerate(zip(cams, fcams, configs), 1):
+            assert (k[0], k[4], k[2], k[5]) == fk and list(fd) == d and list(frt) == rt
+            np.testing.assert_allclose(config.intrinsic_matrix.reshape(-1), k, rtol=1e-7)
+            np.testing.assert_allclose(config.dist, d, rtol=1e-7, atol=1e-12)
+            np.testing.assert_allclose(config.posrel, rt, rtol=1e-7, atol=1e-12)
+            lt = np.eye(4)
+            lt[:3, :3], lt[:3, 3] = np.reshape(rot, (3, 3)), t
+            ct = np.eye(4)
+            ct[:3, :3], ct[:3, 3] = cv2.Rodrigues(np.array(rt[3:]))[0], rt[:3]
+            position = np.linalg.inv(lt) @ np.linalg.inv(ct) @ [0, 0, 0, 1]
+            view = bmhad.View(group[0] == "k", int(group[1:]), j)
+            np.testing.assert_allclose(views[view].optical_center, position[:3], atol=1e-3)
+            np.testing.assert_allclose(views[view].R, (ct @ lt)[:3, :3], atol=1e-6)
 
 
 def test_markers_are_millimetres_in_the_y_up_frame(raw, found):
