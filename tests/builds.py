@@ -35,6 +35,7 @@ TREES = {
     "rich": ("rich", {}),
     "sailvos": ("sailvos", {}),
     "umpm": ("umpm", {}),
+    "bmhad": ("bmhad", {}),
 }
 
 
@@ -68,6 +69,7 @@ CASES = {
     "rich": Case("rich", {}),
     "sailvos": Case("sailvos", {}),
     "umpm": Case("umpm", {}),
+    "bmhad": Case("bmhad", {}),
 }
 FIXTURE_SEED = 0
 

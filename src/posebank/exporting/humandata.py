@@ -156,6 +156,10 @@ HSPACE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv":
 TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra",
                 "neck": "neck_extra", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp"}
 
+# Berkeley MHAD's 43 surface markers (posepile's names): only the heel markers sit where a human_data keypoint is (the
+# heels); the others (head, back, shoulder, arm, hand, hip, leg and foot markers) are on the skin, off the joints
+BMHAD = {"lhee": "left_heel", "rhee": "right_heel"}
+
 # SAIL-VOS's 26 (posepile's): COCO19's and the head top, head, spine and hands (the toes have no mmhuman3d name)
 SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
            "rhan": "right_hand"}
