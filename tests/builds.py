@@ -34,6 +34,7 @@ TREES = {
     "totalcapture": ("totalcapture", {}),
     "rich": ("rich", {}),
     "sailvos": ("sailvos", {}),
+    "mads": ("mads", {}),
 }
 
 
@@ -66,6 +67,7 @@ CASES = {
     "totalcapture": Case("totalcapture", {"cameras": [1, 4, 7]}),  # 3 of the 8 cameras: about a second
     "rich": Case("rich", {}),
     "sailvos": Case("sailvos", {}),
+    "mads": Case("mads", {}),
 }
 FIXTURE_SEED = 0
 
