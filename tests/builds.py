@@ -36,6 +36,7 @@ TREES = {
     "sailvos": ("sailvos", {}),
     "umpm": ("umpm", {}),
     "bmhad": ("bmhad", {}),
+    "mads": ("mads", {}),
 }
 
 
@@ -70,6 +71,7 @@ CASES = {
     "sailvos": Case("sailvos", {}),
     "umpm": Case("umpm", {}),
     "bmhad": Case("bmhad", {}),
+    "mads": Case("mads", {}),
 }
 FIXTURE_SEED = 0
 

@@ -57,6 +57,7 @@ TRUNCATED = {
     "sailvos": ("fbi_4_mcs_2/31_Ped_a_f_y_tourist_02/000000_3d.txt", "unreadable 3D points file"),
     "umpm": ("Groundtruth/p2_chair_1_vm.c3d", "C3D data truncated"),
     "bmhad": ("Mocap/OpticalData/moc_s01_a01_r01.c3d", "C3D data truncated"),
+    "mads": ("multi_view_data/*/*_GT.mat", UNREADABLE_MAT),
 }
 
 

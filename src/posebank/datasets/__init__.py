@@ -45,6 +45,7 @@ IMPLEMENTED = {
 # the rest of huge8's training sources, not implemented yet
 PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
     "bmhad": "posebank.datasets.bmhad",
+    "mads": "posebank.datasets.mads",
            "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")

@@ -168,6 +168,10 @@ SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_ext
 # centre or top is not documented) has no slot taken
 UMPM = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra"}
 
+# MADS's 19 (posepile's): limbs, hips, pelvis, neck, head and hands; its toe points have no human_data slot
+MADS = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
+        "head": "head_extra", "lhan": "left_hand", "rhan": "right_hand"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
