@@ -160,6 +160,9 @@ TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "
 SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
            "rhan": "right_hand"}
 
+# 3DOH50K's 14 LSP joints (posepile's names) -> mmhuman3d's lsp convention (its head joint is the head top)
+TDOH = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "neck": "neck_extra", "head": "headtop"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -177,7 +180,8 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
-            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS}
+            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
+            "tdoh": TDOH}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
