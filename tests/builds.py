@@ -37,6 +37,7 @@ TREES = {
     "umpm": ("umpm", {}),
     "bmhad": ("bmhad", {}),
     "mads": ("mads", {}),
+    "tdoh": ("tdoh", {}),
 }
 
 
@@ -72,6 +73,7 @@ CASES = {
     "umpm": Case("umpm", {}),
     "bmhad": Case("bmhad", {}),
     "mads": Case("mads", {}),
+    "tdoh": Case("tdoh", {}),
 }
 FIXTURE_SEED = 0
 

@@ -58,6 +58,7 @@ TRUNCATED = {
     "umpm": ("Groundtruth/p2_chair_1_vm.c3d", "C3D data truncated"),
     "bmhad": ("Mocap/OpticalData/moc_s01_a01_r01.c3d", "C3D data truncated"),
     "mads": ("multi_view_data/*/*_GT.mat", UNREADABLE_MAT),
+    "tdoh": ("trainset/annots.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
 }
 
 

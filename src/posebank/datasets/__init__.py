@@ -46,6 +46,7 @@ IMPLEMENTED = {
 PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
     "bmhad": "posebank.datasets.bmhad",
     "mads": "posebank.datasets.mads",
+    "tdoh": "posebank.datasets.tdoh",
            "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")

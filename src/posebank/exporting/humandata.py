@@ -172,6 +172,9 @@ UMPM = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "
 MADS = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
         "head": "head_extra", "lhan": "left_hand", "rhan": "right_hand"}
 
+# 3DOH50K's 14 LSP joints (posepile's names) -> mmhuman3d's lsp convention (its head joint is the head top)
+TDOH = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "neck": "neck_extra", "head": "headtop"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
