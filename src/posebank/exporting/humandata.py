@@ -160,6 +160,11 @@ TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "
 SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
            "rhan": "right_hand"}
 
+# BMLmovi's 87 (posepile's): of its 20 virtual joints the limbs, hips, hands, the thorax and the mid-hip (the hip
+# joints' centre); its 67 skin markers and the pelvis, head and foot joints of its Visual3D model have no slot
+BML_MOVI = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "mhip": "pelvis_extra",
+            "thor": "thorax_extra", "lhan": "left_hand", "rhan": "right_hand"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -177,7 +182,8 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
-            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS}
+            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
+            "bml_movi": BML_MOVI}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
