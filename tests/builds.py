@@ -38,6 +38,7 @@ TREES = {
     "bmhad": ("bmhad", {}),
     "mads": ("mads", {}),
     "tdoh": ("tdoh", {}),
+    "bml_movi": ("bml_movi", {}),
 }
 
 
@@ -74,6 +75,7 @@ CASES = {
     "bmhad": Case("bmhad", {}),
     "mads": Case("mads", {}),
     "tdoh": Case("tdoh", {}),
+    "bml_movi": Case("bml_movi", {}),
 }
 FIXTURE_SEED = 0
 

@@ -59,6 +59,7 @@ TRUNCATED = {
     "bmhad": ("Mocap/OpticalData/moc_s01_a01_r01.c3d", "C3D data truncated"),
     "mads": ("multi_view_data/*/*_GT.mat", UNREADABLE_MAT),
     "tdoh": ("trainset/annots.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
+    "bml_movi": ("F_Subjects_1_45/F_v3d_Subject_1.mat", UNREADABLE_MAT),
 }
 
 

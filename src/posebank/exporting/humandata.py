@@ -175,6 +175,11 @@ MADS = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "
 # 3DOH50K's 14 LSP joints (posepile's names) -> mmhuman3d's lsp convention (its head joint is the head top)
 TDOH = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "neck": "neck_extra", "head": "headtop"}
 
+# BMLmovi's 87 (posepile's): of its 20 virtual joints the limbs, hips, hands, the thorax and the mid-hip (the hip
+# joints' centre); its 67 skin markers and the pelvis, head and foot joints of its Visual3D model have no slot
+BML_MOVI = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "mhip": "pelvis_extra",
+            "thor": "thorax_extra", "lhan": "left_hand", "rhan": "right_hand"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
