@@ -55,6 +55,8 @@ TRUNCATED = {
     "totalcapture": ("calibration.cal", r"\d+ non-empty lines, expected 1 \+ 7 x 8 cameras"),
     "rich": ("train_body/ParkingLot1_002_burpee3/00000/002.pkl", "not a readable pickle, truncated or corrupt"),
     "sailvos": ("fbi_4_mcs_2/31_Ped_a_f_y_tourist_02/000000_3d.txt", "unreadable 3D points file"),
+    "gpa": ("xyz_gpa12_mdp_cntind_crop_cam_c2g.json",
+            "unreadable annotation file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -73,7 +75,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 22
+    assert len(NAMES) == 23
 
 
 def test_registry():
@@ -81,15 +83,15 @@ def test_registry():
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
-                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos"}
+                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos", "gpa"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'gpa': unknown \(planned, not implemented yet\)"):
-        datasets.folder("gpa")
+    with pytest.raises(UsageError, match=r"dataset 'ikea': unknown \(planned, not implemented yet\)"):
+        datasets.folder("ikea")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["gpa"]["status"] == "planned"
+    assert rows["tdhp_full"]["joints"] == 28 and rows["ikea"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace"))

@@ -160,6 +160,12 @@ TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "
 SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
            "rhan": "right_hand"}
 
+# GPA's 34 Vicon joints (posepile's names): the limbs, hips, pelvis, neck, head, head top, clavicles and hands; its
+# four spine joints, fingers, thumbs, feet and toes have no human_data slot of the same point
+GPA = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
+       "head": "head_extra", "htop": "headtop", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp",
+       "lhan": "left_hand", "rhan": "right_hand"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -177,7 +183,8 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
-            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS}
+            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
+            "gpa": GPA}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
