@@ -39,6 +39,7 @@ TREES = {
     "mads": ("mads", {}),
     "tdoh": ("tdoh", {}),
     "bml_movi": ("bml_movi", {}),
+    "gpa": ("gpa", {}),
 }
 
 
@@ -76,6 +77,7 @@ CASES = {
     "mads": Case("mads", {}),
     "tdoh": Case("tdoh", {}),
     "bml_movi": Case("bml_movi", {}),
+    "gpa": Case("gpa", {}),
 }
 FIXTURE_SEED = 0
 

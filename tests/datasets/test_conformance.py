@@ -60,6 +60,8 @@ TRUNCATED = {
     "mads": ("multi_view_data/*/*_GT.mat", UNREADABLE_MAT),
     "tdoh": ("trainset/annots.json", "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "bml_movi": ("F_Subjects_1_45/F_v3d_Subject_1.mat", UNREADABLE_MAT),
+    "gpa": ("xyz_gpa12_mdp_cntind_crop_cam_c2g.json",
+            "unreadable annotation file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -91,10 +93,10 @@ def test_registry():
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'gpa': unknown \(planned, not implemented yet\)"):
-        datasets.folder("gpa")
+    with pytest.raises(UsageError, match=r"dataset 'ikea': unknown \(planned, not implemented yet\)"):
+        datasets.folder("ikea")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["gpa"]["status"] == "planned"
+    assert rows["tdhp_full"]["joints"] == 28 and rows["ikea"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm"))

@@ -104,7 +104,7 @@ def test_missing_sources_refuse_by_name_or_make_a_partial_merge(small5_caches, p
     r = build_merge("huge8", params.merge("huge8"), small5_caches, tmp_path / "h8.h5", allow_missing=True)
     with Merge(tmp_path / "h8.h5") as m:
         reasons = {x["dataset"]: x["reason"] for x in m.missing}
-    assert reasons["gpa"] == "not implemented in posebank yet" and "not built" in reasons["tdhp_full"]
+    assert reasons["ikea"] == "not implemented in posebank yet" and "not built" in reasons["tdhp_full"]
     assert "not built" in reasons["panoptic"] and "not built" in reasons["aist"] and "not built" in reasons["sailvos"]
     assert r["sources"] == 5 and r["missing"] == 25
 

@@ -14,7 +14,7 @@ def test_datasets_lists_h36m_implemented(capsys, tmp_path):
                  "agora", "bedlam", "aist", "panoptic", "humbi", "sailvos", "jta", "tdpeople", "totalcapture",
                  "rich", "hspace", "umpm"):
         assert rows[name] == "implemented", name
-    assert rows["gpa"] == "planned"
+    assert rows["ikea"] == "planned"
 
 
 def test_fixture_convert_info_through_the_console_script(tmp_path):

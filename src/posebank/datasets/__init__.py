@@ -48,6 +48,7 @@ PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "bmhad", "ikea", "human4
     "mads": "posebank.datasets.mads",
     "tdoh": "posebank.datasets.tdoh",
     "bml_movi": "posebank.datasets.bml_movi",
+    "gpa": "posebank.datasets.gpa",
            "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")

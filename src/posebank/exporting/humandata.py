@@ -180,6 +180,12 @@ TDOH = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "neck": "
 BML_MOVI = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "mhip": "pelvis_extra",
             "thor": "thorax_extra", "lhan": "left_hand", "rhan": "right_hand"}
 
+# GPA's 34 Vicon joints (posepile's names): the limbs, hips, pelvis, neck, head, head top, clavicles and hands; its
+# four spine joints, fingers, thumbs, feet and toes have no human_data slot of the same point
+GPA = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "pelvis_extra", "neck": "neck_extra",
+       "head": "head_extra", "htop": "headtop", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp",
+       "lhan": "left_hand", "rhan": "right_hand"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
