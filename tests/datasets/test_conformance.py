@@ -80,7 +80,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 23
+    assert len(NAMES) == 28
 
 
 def test_registry():
@@ -88,7 +88,8 @@ def test_registry():
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
-                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm"}
+                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
+                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):

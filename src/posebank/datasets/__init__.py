@@ -41,15 +41,14 @@ IMPLEMENTED = {
     "rich": "posebank.datasets.rich",
     "sailvos": "posebank.datasets.sailvos",
     "umpm": "posebank.datasets.umpm",
-}
-# the rest of huge8's training sources, not implemented yet
-PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
     "bmhad": "posebank.datasets.bmhad",
     "mads": "posebank.datasets.mads",
     "tdoh": "posebank.datasets.tdoh",
     "bml_movi": "posebank.datasets.bml_movi",
     "gpa": "posebank.datasets.gpa",
-           "chi3d", "humansc3d")
+}
+# the rest of huge8's training sources, not implemented yet
+PLANNED = ("aspset", "ikea", "human4d", "behave", "spec", "fit3d", "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
