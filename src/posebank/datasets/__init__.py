@@ -3,7 +3,7 @@
 Each dataset lives in a family folder, ``src/posebank/datasets/<family>/``, which holds its readers, its fixture
 writer and the datasets converted from the same release (the MPI-INF-3DHP family: tdhp, tdhp_full, tdhp_test,
 muco_3dhp). A dataset's DVC stages depend on its family folder (:func:`folder`) and on the shared top-level
-modules of this package (``base``, ``frames``, ``matlab``, ``sampling``); a dataset module therefore imports
+modules of this package (``base``, ``c3d``, ``frames``, ``matlab``, ``sampling``); a dataset module therefore imports
 nothing from another family's folder. Modules are imported lazily.
 """
 
@@ -45,7 +45,7 @@ IMPLEMENTED = {
 PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "umpm", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
            "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
-SHARED_MODULES = ("base", "frames", "matlab", "sampling")
+SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
 
 __all__ = ["DatasetError", "DatasetInfo", "RawFileError", "RawLayoutError", "family", "folder", "get", "names",
