@@ -34,6 +34,7 @@ TREES = {
     "totalcapture": ("totalcapture", {}),
     "rich": ("rich", {}),
     "sailvos": ("sailvos", {}),
+    "aspset": ("aspset", {}),
 }
 
 
@@ -66,6 +67,7 @@ CASES = {
     "totalcapture": Case("totalcapture", {"cameras": [1, 4, 7]}),  # 3 of the 8 cameras: about a second
     "rich": Case("rich", {}),
     "sailvos": Case("sailvos", {}),
+    "aspset": Case("aspset", {}),
 }
 FIXTURE_SEED = 0
 

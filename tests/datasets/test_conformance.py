@@ -55,6 +55,7 @@ TRUNCATED = {
     "totalcapture": ("calibration.cal", r"\d+ non-empty lines, expected 1 \+ 7 x 8 cameras"),
     "rich": ("train_body/ParkingLot1_002_burpee3/00000/002.pkl", "not a readable pickle, truncated or corrupt"),
     "sailvos": ("fbi_4_mcs_2/31_Ped_a_f_y_tourist_02/000000_3d.txt", "unreadable 3D points file"),
+    "aspset": ("trainval/joints_3d/*/*.c3d", "C3D data truncated"),
 }
 
 
@@ -73,7 +74,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 22
+    assert len(NAMES) == 23
 
 
 def test_registry():
@@ -81,7 +82,7 @@ def test_registry():
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
-                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos"}
+                                                   "tdpeople", "jta", "totalcapture", "rich", "sailvos", "aspset"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):

@@ -40,9 +40,10 @@ IMPLEMENTED = {
     "totalcapture": "posebank.datasets.totalcapture",
     "rich": "posebank.datasets.rich",
     "sailvos": "posebank.datasets.sailvos",
+    "aspset": "posebank.datasets.aspset",
 }
 # the rest of huge8's training sources, not implemented yet
-PLANNED = ("gpa", "aspset", "tdoh", "bml_movi", "mads", "umpm", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
+PLANNED = ("gpa", "tdoh", "bml_movi", "mads", "umpm", "bmhad", "ikea", "human4d", "behave", "spec", "fit3d",
            "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")

@@ -160,6 +160,10 @@ TOTALCAPTURE = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "
 SAILVOS = {**COCO19, "htop": "headtop", "head": "head_extra", "spin": "spine_extra", "lhan": "left_hand",
            "rhan": "right_hand"}
 
+# ASPset-510's 17 (posepile's names): limbs, hips, pelvis, spine, neck, head and head top
+ASPSET = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra",
+          "spin": "spine_extra", "neck": "neck_extra", "head": "head_extra", "htop": "headtop"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -177,7 +181,8 @@ def tables() -> dict[str, dict[str, str]]:
             "muco_3dhp": TDHP, "mupots": TDHP, "surreal": SMPL, "tdpw": SMPL, "coco": COCO, "mpii": MPII,
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
-            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS}
+            "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
+            "aspset": ASPSET}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
