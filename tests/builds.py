@@ -40,6 +40,7 @@ TREES = {
     "tdoh": ("tdoh", {}),
     "bml_movi": ("bml_movi", {}),
     "gpa": ("gpa", {}),
+    "aspset": ("aspset", {}),
 }
 
 
@@ -78,6 +79,7 @@ CASES = {
     "tdoh": Case("tdoh", {}),
     "bml_movi": Case("bml_movi", {}),
     "gpa": Case("gpa", {}),
+    "aspset": Case("aspset", {}),
 }
 FIXTURE_SEED = 0
 

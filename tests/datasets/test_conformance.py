@@ -62,6 +62,7 @@ TRUNCATED = {
     "bml_movi": ("F_Subjects_1_45/F_v3d_Subject_1.mat", UNREADABLE_MAT),
     "gpa": ("xyz_gpa12_mdp_cntind_crop_cam_c2g.json",
             "unreadable annotation file: not valid JSON, truncated or corrupt"),
+    "aspset": ("trainval/joints_3d/*/*.c3d", "C3D data truncated"),
 }
 
 
@@ -80,7 +81,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 28
+    assert len(NAMES) == 29
 
 
 def test_registry():
@@ -89,7 +90,7 @@ def test_registry():
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
-                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa"}
+                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -100,7 +101,8 @@ def test_registry():
     assert rows["tdhp_full"]["joints"] == 28 and rows["ikea"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
-                                                            "totalcapture", "rich", "hspace", "umpm"))
+                                                            "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
+                                                            "tdoh", "bml_movi", "gpa", "aspset"))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -12,7 +12,8 @@ def test_datasets_lists_h36m_implemented(capsys, tmp_path):
     rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[1:]}
     for name in ("h36m", "tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                  "agora", "bedlam", "aist", "panoptic", "humbi", "sailvos", "jta", "tdpeople", "totalcapture",
-                 "rich", "hspace", "umpm", "bmhad", "mads", "tdoh", "bml_movi", "gpa"):
+                 "rich", "hspace", "umpm", "bmhad", "mads", "tdoh", "bml_movi", "gpa",
+                 "aspset"):
         assert rows[name] == "implemented", name
     assert rows["ikea"] == "planned"
 

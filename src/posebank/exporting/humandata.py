@@ -186,6 +186,10 @@ GPA = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "p
        "head": "head_extra", "htop": "headtop", "lcla": "left_clavicle_3dhp", "rcla": "right_clavicle_3dhp",
        "lhan": "left_hand", "rhan": "right_hand"}
 
+# ASPset-510's 17 (posepile's names): limbs, hips, pelvis, spine, neck, head and head top
+ASPSET = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra",
+          "spin": "spine_extra", "neck": "neck_extra", "head": "head_extra", "htop": "headtop"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
