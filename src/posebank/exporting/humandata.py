@@ -208,7 +208,8 @@ def tables() -> dict[str, dict[str, str]]:
             "agora": {**SMPL, **{f"{k}_smplx": v for k, v in smplx.items()}}, "bedlam": smplx,
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
             "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
-            "umpm": UMPM, "bmhad": BMHAD, "mads": MADS, "tdoh": TDOH, "bml_movi": BML_MOVI, "gpa": GPA}
+            "umpm": UMPM, "bmhad": BMHAD, "mads": MADS, "tdoh": TDOH, "bml_movi": BML_MOVI, "gpa": GPA,
+            "aspset": ASPSET}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
