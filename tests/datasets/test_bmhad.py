@@ -13,7 +13,7 @@ from marks import mark_errors
 from posebank.datasets import RawFileError, RawLayoutError, bmhad
 from posebank.datasets.bmhad import fixture
 from posebank.datasets.c3d import read_points
-from posebank.datasets.sampling import AdaptivePoseSampler
+from posebank.datasets.sampling import AdaptivePoseSampler, AdaptivePoseSampler2
 
 SEED = 1
 N_FRAMES = 5
@@ -228,7 +228,7 @@ def test_selection_missing_takes_images_and_the_buffer_sampler(raw, found, tmp_p
     poses = [world[fixture.mocap_frame(False, i)] for i in range(N_FRAMES)]
     last_pose = AdaptivePoseSampler(100)
     assert [i for i, p in enumerate(poses) if last_pose.should_keep(p)] == [0, 1, 2, 3, 4]
-    buffer = bmhad.AdaptivePoseSampler2(100)
+    buffer = AdaptivePoseSampler2(100, bmhad.EVERY_KEPT_POSE)
     assert [i for i, p in enumerate(poses) if buffer.should_keep(p)] == [0, 1, 2, 4]
     assert sorted({(d.reason, d.where.rsplit("#", 1)[1]) for d in dropped}) == [(bmhad.MISSING_IMAGE, "2")]
     assert len(dropped) == 14 and all("S02/A05/R03" in d.where for d in dropped)

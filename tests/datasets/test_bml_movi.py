@@ -26,7 +26,7 @@ from posebank.datasets.bml_movi.fixture import (
     fixture_mocap,
     toolbox_projection,
 )
-from posebank.datasets.sampling import MISSING_POSE
+from posebank.datasets.sampling import MISSING_POSE, AdaptivePoseSampler2
 from posebank.pipeline.run import convert
 
 SEED = 3
@@ -174,14 +174,14 @@ def test_mocap_is_interpolated_between_rows():
 
 def test_sampler_compares_with_the_buffer():
     def run(buffer_size):
-        s = bm.PoseSampler(100, buffer_size)
+        s = AdaptivePoseSampler2(100, buffer_size)
         poses = [np.zeros((4, 3)), np.full((4, 3), 50.0), np.tile([150.0, 0, 0], (4, 1)), np.tile([10.0, 0, 0], (4, 1))]
         return [s.should_keep(p) for p in poses]
 
     # the last pose moved 140 mm from the last kept one but only 10 mm from the one before: left out with a buffer
     assert run(3) == [True, False, True, False]
     assert run(1) == [True, False, True, True]
-    s = bm.PoseSampler(100, 3)
+    s = AdaptivePoseSampler2(100, 3)
     assert s.should_keep(np.where(np.arange(4)[:, None] < 2, 0.0, np.nan))
     assert s.should_keep(np.zeros((4, 3)))  # a joint valid now was missing in the last kept pose
 

@@ -61,7 +61,7 @@ from posebank.datasets.base import (
     RawLayoutError,
     check_finite_camera,
 )
-from posebank.datasets.sampling import drop_missing_poses, record_drop
+from posebank.datasets.sampling import AdaptivePoseSampler2, drop_missing_poses, record_drop
 
 NAME = "bmhad"
 INFO = DatasetInfo(
@@ -271,46 +271,11 @@ def read_mocap(path) -> np.ndarray:
     return (points * scale) @ AXES.T
 
 
-# ------------------------------------------------------------------------------------------- sampling
-class AdaptivePoseSampler2:
-    """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True,
-    buffer_size=<frames>)``: a pose is kept when some of its valid joints moved >= ``threshold_mm`` from each pose
-    kept so far (the buffer holds every kept pose), or when a joint invalid in the last kept pose is valid now. A
-    kept pose's missing joints keep their previous values. The first pose is kept if any joint is valid."""
-
-    def __init__(self, threshold_mm: float):
-        self.threshold = float(threshold_mm)
-        self.kept: list[np.ndarray] = []
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if not self.kept:
-            self._add(pose)
-            return bool(valid.any())
-        last_valid = np.isfinite(self.kept[-1]).all(axis=-1)
-        if np.any(valid & ~last_valid):
-            self._add(pose)
-            return True
-        if not valid.any():
-            return False
-        change = np.linalg.norm(pose[valid] - np.stack(self.kept)[:, valid], axis=-1)  # (kept, valid joints)
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            least = np.nanmin(np.nanmax(change, axis=1))
-        if least >= self.threshold:
-            self._add(pose)
-            return True
-        return False
-
-    def _add(self, pose: np.ndarray) -> None:
-        new = self.kept[-1].copy() if self.kept else np.full_like(pose, np.nan)
-        ok = ~np.isnan(pose)
-        new[ok] = pose[ok]
-        self.kept.append(new)
-
-
 # ------------------------------------------------------------------------------------------- params, layout
+# posepile passes the number of frames as the buffer size: the sampler compares with every pose kept so far
+EVERY_KEPT_POSE = 10**9
+
+
 def check_params(params: dict | None) -> dict:
     p = check_dataset_params(NAME, params, DEFAULT_PARAMS)
     for key, allowed, may_be_empty in (("subjects", SUBJECTS, False), ("actions", ACTIONS, False),
@@ -435,7 +400,8 @@ def _take_frames(root: Path, view: View, take: tuple[int, int, int], poses_all: 
     poses[frames] = poses_all[corr[frames]]
     frames = drop_missing_poses(poses, frames, where, dropped)
     # posepile samples over every image frame of the take (its images all exist)
-    sampler = AdaptivePoseSampler2(p["adaptive_sampling_mm"]) if p["adaptive_sampling_mm"] > 0 else None
+    sampler = (AdaptivePoseSampler2(p["adaptive_sampling_mm"], EVERY_KEPT_POSE) if p["adaptive_sampling_mm"] > 0
+               else None)
     out = []
     for i in frames:
         if sampler is not None and not sampler.should_keep(poses[i]):

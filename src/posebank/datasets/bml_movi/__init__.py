@@ -61,7 +61,7 @@ from posebank.datasets.base import (
     check_finite_camera,
 )
 from posebank.datasets.matlab import load_mat
-from posebank.datasets.sampling import drop_missing_poses, record_drop
+from posebank.datasets.sampling import AdaptivePoseSampler2, drop_missing_poses, record_drop
 
 NAME = "bml_movi"
 INFO = DatasetInfo(
@@ -290,43 +290,6 @@ def video_poses(coords: np.ndarray, n_frames: int, fps: float, offset_s: float =
     return np.array(out, np.float64).reshape(-1, N_POINTS, 3)
 
 
-class PoseSampler:
-    """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True, buffer_size)``
-    (``src/posepile/util/adaptive_pose_sampling.py``): the first pose is kept when it has a valid joint; later a
-    pose is kept when a joint valid now is missing in the last kept pose, or when, for each of the last
-    ``buffer_size`` kept poses, its farthest moved joint moved at least ``threshold_mm``; a kept pose's missing
-    joints are carried over from the previous kept one."""
-
-    def __init__(self, threshold_mm: float, buffer_size: int):
-        self.threshold, self.size = float(threshold_mm), int(buffer_size)
-        self.kept: list[np.ndarray] = []
-
-    def _add(self, pose: np.ndarray) -> None:
-        if self.kept:
-            pose = np.where(np.isnan(pose), self.kept[-1], pose)
-        self.kept = [*self.kept[len(self.kept) - self.size + 1:], pose] if self.size > 1 else [pose]
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if not self.kept:
-            self._add(pose)
-            return bool(valid.any())
-        if np.any(valid & ~np.isfinite(self.kept[-1]).all(axis=-1)):
-            self._add(pose)
-            return True
-        change = np.linalg.norm(pose[valid] - np.stack(self.kept)[:, valid], axis=-1)  # (kept, valid joints)
-        if change.size == 0:
-            return False
-        with np.errstate(invalid="ignore"):
-            worst = np.where(np.isnan(change), -np.inf, change).max(axis=1)
-        worst = worst[np.isfinite(worst)]
-        if not len(worst) or worst.min() < self.threshold:
-            return False
-        self._add(pose)
-        return True
-
-
 def person_box(points2d: np.ndarray, expansion: float) -> np.ndarray:
     """posepile's box: the box [x, y, w, h] of the finite points, scaled by ``expansion`` about its centre."""
     pts = points2d[np.isfinite(points2d).all(axis=1)]
@@ -431,7 +394,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
             continue
         frames = drop_missing_poses(poses, range(len(poses)), video.source, dropped)
         if p["adaptive_sampling_mm"] > 0:
-            sampler = PoseSampler(p["adaptive_sampling_mm"], p["sampler_buffer"])
+            sampler = AdaptivePoseSampler2(p["adaptive_sampling_mm"], p["sampler_buffer"])
             frames = [i for i in frames if sampler.should_keep(poses[i])]
         for i in frames:
             out.append(RawInstance(
