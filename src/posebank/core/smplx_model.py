@@ -46,36 +46,46 @@ def model_path(folder, gender: str = "neutral") -> Path:
 
 
 
-def load_arrays(path: Path, needed=NEEDED) -> dict[str, np.ndarray]:
-    """The ``needed`` arrays of an SMPL-X model file, read without unpickling; RawFileError names the file."""
+def load_arrays(path: Path, needed=NEEDED, label: str = "SMPL-X") -> dict[str, np.ndarray]:
+    """The ``needed`` arrays of a body-model file (``label``: SMPL-X, SMPL), read without unpickling; RawFileError
+    names the file."""
     try:
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise RawFileError(path, "SMPL-X model file not found") from None
+        raise RawFileError(path, f"{label} model file not found") from None
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise RawFileError(path, f"unreadable SMPL-X model file: not an npz archive, or truncated or corrupt "
+        raise RawFileError(path, f"unreadable {label} model file: not an npz archive, or truncated or corrupt "
                                  f"({type(e).__name__})") from None
     out = {}
     with npz:
         for key in needed:
             if key not in npz.files:
-                raise RawFileError(path, f"no '{key}' array: not an SMPL-X model file (the joints need "
+                raise RawFileError(path, f"no '{key}' array: not an {label} model file (the joints need "
                                          f"{', '.join(needed)})")
             try:
                 out[key] = np.asarray(npz[key])
             except ValueError:
                 raise RawFileError(path, f"'{key}' holds Python objects (a pickle), which posebank does not load; an "
-                                         "SMPL-X model file stores it as a plain array") from None
+                                         f"{label} model file stores it as a plain array") from None
             except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
                 raise RawFileError(path, f"'{key}' cannot be read: truncated or corrupt ({type(e).__name__})") from None
     return out
 
 
 class SmplxJoints:
-    """The posed skeleton joints of an SMPL-X model file (see the module docstring)."""
+    """The posed skeleton joints of an SMPL-X model file (see the module docstring).
+
+    The class attributes name the model; :class:`posebank.core.smpl_model.SmplJoints` is the same kinematics over an
+    SMPL file (24 joints)."""
+
+    LABEL = "SMPL-X"
+    BETAS_HINT = " (BEDLAM's need the SMPL-X v1.1 model, models_smplx_v1_1.zip)"
+    N_JOINTS = N_JOINTS
+    MODEL_FILE = MODEL_FILE
 
     def __init__(self, folder, gender: str = "neutral", max_betas: int = 16,
                  param: str = "datasets.bedlam.body_model_dir"):
+        N_JOINTS, label = self.N_JOINTS, self.LABEL
         try:
             import torch
             from smplx import lbs
@@ -83,8 +93,8 @@ class SmplxJoints:
             raise ParamsError(param, "the 3D joints need the smplx package "
                               "(pip install smplx==0.1.28, and torch)") from None
         self._torch, self._lbs = torch, lbs
-        self.path = model_path(folder, gender)
-        a = load_arrays(self.path)
+        self.path = Path(folder) / self.MODEL_FILE.format(gender=gender.upper())
+        a = load_arrays(self.path, label=label)
         v_template, shapedirs, j_regressor, kintree = (a[k] for k in NEEDED)
         bad = []
         if v_template.ndim != 2 or v_template.shape[1] != 3:
@@ -101,7 +111,7 @@ class SmplxJoints:
             if not np.issubdtype(arr.dtype, np.number):
                 bad.append(f"{name} is {arr.dtype}, not numbers")
         if bad:
-            raise RawFileError(self.path, f"not an SMPL-X model of {N_JOINTS} joints: {'; '.join(bad)}")
+            raise RawFileError(self.path, f"not an {label} model of {N_JOINTS} joints: {'; '.join(bad)}")
         # as smplx: a file with fewer than 300 components holds 10 shape (then 10 expression) components
         self.n_shape = min(SHAPE_SPACE_DIM, shapedirs.shape[2]) if shapedirs.shape[2] >= SHAPE_SPACE_DIM else \
             min(10, shapedirs.shape[2])
@@ -114,8 +124,8 @@ class SmplxJoints:
         jr = torch.as_tensor(np.asarray(j_regressor, np.float64), dtype=f64)
         vt = torch.as_tensor(np.asarray(v_template, np.float64), dtype=f64)
         sd = torch.as_tensor(np.asarray(shapedirs[:, :, :used], np.float64), dtype=f64)
-        self.j_template = lbs.vertices2joints(jr, vt[None])[0]  # (55, 3)
-        self.j_shapedirs = lbs.vertices2joints(jr, sd.permute(2, 0, 1)).permute(1, 2, 0)  # (55, 3, used)
+        self.j_template = lbs.vertices2joints(jr, vt[None])[0]  # (J, 3)
+        self.j_shapedirs = lbs.vertices2joints(jr, sd.permute(2, 0, 1)).permute(1, 2, 0)  # (J, 3, used)
         self.parents = torch.as_tensor(parents)
 
     def _rest(self, betas: np.ndarray):
@@ -123,8 +133,7 @@ class SmplxJoints:
         betas = np.asarray(betas, np.float64)
         if betas.shape[-1] > self.j_shapedirs.shape[-1]:
             raise RawFileError(self.path, f"the model has {self.n_shape} shape components, the fits have "
-                                          f"{betas.shape[-1]} betas (BEDLAM's need the SMPL-X v1.1 model, "
-                                          "models_smplx_v1_1.zip)")
+                                          f"{betas.shape[-1]} betas{self.BETAS_HINT}")
         b = torch.as_tensor(betas, dtype=torch.float64)
         return self.j_template + torch.einsum("jcs,ns->njc", self.j_shapedirs[..., :b.shape[-1]], b)
 
@@ -133,11 +142,12 @@ class SmplxJoints:
         return self._rest(np.atleast_2d(betas))[:, 0].numpy()
 
     def joints(self, pose: np.ndarray, betas: np.ndarray, trans: np.ndarray) -> np.ndarray:
-        """(N, 55, 3) metres: the posed skeleton joints for full poses (N, 165), betas (N, B), translations (N, 3)."""
-        torch, lbs = self._torch, self._lbs
+        """(N, J, 3) metres: the posed skeleton joints for full poses (N, 3 J), betas (N, B), translations (N, 3);
+        J = 55 for SMPL-X, 24 for SMPL."""
+        torch, lbs, N_JOINTS = self._torch, self._lbs, self.N_JOINTS
         pose = np.asarray(pose, np.float64).reshape(len(pose), -1)
         if pose.shape[1] != 3 * N_JOINTS:
-            raise ValueError(f"SMPL-X pose needs {3 * N_JOINTS} values, got {pose.shape[1]}")
+            raise ValueError(f"{self.LABEL} pose needs {3 * N_JOINTS} values, got {pose.shape[1]}")
         out = np.empty((len(pose), N_JOINTS, 3))
         for s in range(0, len(pose), CHUNK):
             e = min(s + CHUNK, len(pose))
