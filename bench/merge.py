@@ -10,13 +10,11 @@ Usage::
 Sources: huge8's composition exactly as ``params.yaml`` (``merges.huge8``: 28 training sources with their suffixes,
 splits and ``joints`` glob, tdhp_test and mupots as validation with ``joints_as: muco_3dhp``, ``filter:
 plausibility``), each a synthetic cache folder ``<work>/n<SIZE>/caches/<dataset>/`` (shards of at most 4096 rows, as
-``pipeline.shard_frames``, + ``index.json``). Joint sets: the registered ones for surreal, h36m_alljoints,
-muco_3dhp, tdhp_full, tdhp_test and mupots (``posebank.datasets.get(name).JOINT_INFO``); fit3d, chi3d and humansc3d
-use h36m_alljoints'; panoptic and aist COCO's 19 (suffix coco); humbi those 19 named ``*_coco`` plus 5 SMPL joints
-(dropped by its ``joints: "*_coco"``); agora and spec SMPL's 24 (surreal's); behave SMPL's 24 + OpenPose's 25
-``*_coco`` (as posepile's); every other dataset its real joint count of posepile's anatomical names (``pelv``,
-``rhip``, ... then markers ``mk00``...), made distinct by its suffix. Edges: the registered ones, else a tree (each
-joint to the nearest joint listed before it). So the union has 555 joints, as posepile's huge8.
+``pipeline.shard_frames``, + ``index.json``). Joint sets: every source's registered one
+(``posebank.datasets.get(name).JOINT_INFO``: the real names, counts and edges of all 30), placed on a standing
+template by name (a joint whose name the template does not know, e.g. a mocap marker, sits 5-11 cm from a body
+joint, drawn by a generator seeded with the dataset and the name). The union is then huge8's own
+(``union_skeleton`` over the sources with their suffixes, as ``posebank merge huge8`` builds it).
 
 Rows: every example its own pose: a standing ~1.7 m template (mm) scaled by 0.92-1.08, turned about the vertical,
 perturbed by 10 mm per joint, somewhere in a 6 x 6 m room; its own crop camera (upright, 3.5-8 m away looking at
@@ -104,7 +102,7 @@ DEFAULT_OUT = REPO / "bench" / "results" / "merge.json"
 DEFAULT_WORK = REPO / "build" / "bench" / "merge"
 PARAMS_FILE = REPO / "params.yaml"
 MERGE = "huge8"
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: every source's registered joint set
 DEFAULT_SIZES = (200_000, 2_000_000)
 QUICK_SIZES = (20_000, 200_000)
 ROWS_PER_SHARD = 4096  # pipeline.shard_frames: a real cache's shard holds at most this many frames
@@ -125,18 +123,7 @@ SIZE_WEIGHTS = {
     "totalcapture": 450, "jta": 1400, "ikea": 120, "human4d": 60, "behave": 260, "rich": 420, "spec": 20,
     "hspace": 680, "tdhp_test": 2.9, "mupots": 20,
 }
-# joint counts of the sources without a registered or shared joint set (posepile's)
-GENERIC_JOINTS = {"sailvos": 26, "gpa": 34, "aspset": 17, "tdoh": 14, "tdpeople": 29, "bml_movi": 87, "mads": 19,
-                  "umpm": 15, "bmhad": 43, "totalcapture": 21, "jta": 22, "ikea": 17, "human4d": 32, "rich": 42,
-                  "hspace": 35}
-REGISTERED = ("surreal", "h36m_alljoints", "muco_3dhp", "tdhp_full", "tdhp_test", "mupots")
-SMPL = ("pelv,lhip,rhip,bell,lkne,rkne,spin,lank,rank,thor,ltoe,rtoe,neck,lcla,rcla,head,lsho,rsho,lelb,relb,lwri,"
-        "rwri,lhan,rhan").split(",")
-COCO19 = "neck,nose,pelv,lsho,lelb,lwri,lhip,lkne,lank,rsho,relb,rwri,rhip,rkne,rank,leye,lear,reye,rear".split(",")
-OPENPOSE25 = ("nose,neck,rsho,relb,rwri,lsho,lelb,lwri,rhip,rkne,rank,lhip,lkne,lank,reye,leye,rear,lear,lfoo,ltoe,"
-              "lhee,rfoo,rtoe,rhee,pelv").split(",")
-HUMBI_EXTRA = ("lhan", "rhan", "ltoe", "rtoe", "bell")
-# posepile's anatomical names in the order a generic joint set takes them (then markers mk00, mk01, ...)
+# posepile's anatomical names; a joint the template does not know is placed near one of the first 17
 CORE = ("pelv,rhip,rkne,rank,lhip,lkne,lank,spin,neck,head,htop,lsho,lelb,lwri,rsho,relb,rwri,thor,lcla,rcla,lhan,"
         "rhan,lfoo,rfoo,ltoe,rtoe,nose,leye,reye,lear,rear,bell,spi4,lhee,rhee,lthu,rthu,lfin,rfin,jaw,spi2"
         ).split(",")
@@ -179,53 +166,26 @@ def huge8_spec():
 
 # ------------------------------------------------------------------------------------------ joint sets
 def template(names, key: str) -> np.ndarray:
-    """(J, 3) standing positions of ``names`` (a ``*_coco`` name at its base joint; markers ``mkNN`` near a body joint,
-    placed by a generator seeded with ``key``)."""
-    rng = np.random.default_rng(stable_seed("markers", key))
+    """(J, 3) standing positions of ``names`` (a suffixed name such as ``lsho_coco`` at its base joint; a name the
+    template does not know 5-11 cm from a body joint, placed by a generator seeded with ``key`` and the name)."""
     out = []
     for name in names:
         base = name.split("_")[0]
         if base in POSITIONS:
             out.append(POSITIONS[base])
-        elif base.startswith("mk"):
-            parent = CORE[int(rng.integers(0, 17))]
-            direction = rng.normal(size=3)
-            out.append(np.asarray(POSITIONS[parent]) + direction / np.linalg.norm(direction) * rng.uniform(50, 110))
-        else:
-            raise KeyError(f"no template position for joint {name!r}")
+            continue
+        rng = np.random.default_rng(stable_seed("markers", key, name))
+        parent = CORE[int(rng.integers(0, 17))]
+        direction = rng.normal(size=3)
+        out.append(np.asarray(POSITIONS[parent]) + direction / np.linalg.norm(direction) * rng.uniform(50, 110))
     return np.asarray(out, np.float64)
 
 
-def tree_edges(names, key: str, offset: int = 0) -> list[tuple[int, int]]:
-    """A tree over ``names``: each joint to the nearest joint listed before it."""
-    t = template(names, key)
-    return [(offset + int(np.argmin(np.linalg.norm(t[:i] - t[i], axis=1))), offset + i) for i in range(1, len(t))]
-
-
 def joint_sets() -> dict:
-    """dataset -> the JointInfo of its synthetic cache (module docstring)."""
+    """dataset -> the JointInfo of its synthetic cache: the registered dataset's own (module docstring)."""
     from posebank import datasets
-    from posebank.core.skeleton import JointInfo
 
-    reg = {n: datasets.get(n).JOINT_INFO for n in REGISTERED}
-    smpl, h36m = reg["surreal"], reg["h36m_alljoints"]
-    smpl_names = list(smpl.names)
-    coco = JointInfo(COCO19, tree_edges(COCO19, "coco"))
-    humbi_names = [f"{n}_coco" for n in COCO19] + list(HUMBI_EXTRA)
-    openpose = [f"{n}_coco" for n in OPENPOSE25]
-    sets = {
-        "surreal": smpl, "h36m_alljoints": h36m, "fit3d": h36m, "chi3d": h36m, "humansc3d": h36m,
-        "panoptic": coco, "aist": coco, "muco_3dhp": reg["muco_3dhp"], "tdhp_full": reg["tdhp_full"],
-        "tdhp_test": reg["tdhp_test"], "mupots": reg["mupots"],
-        "humbi": JointInfo(humbi_names, tree_edges(humbi_names, "humbi")),
-        "agora": smpl, "spec": smpl,
-        "behave": JointInfo(smpl_names + openpose,
-                            list(smpl.edges) + tree_edges(openpose, "openpose", offset=len(smpl_names))),
-    }
-    for name, n in GENERIC_JOINTS.items():
-        names = list(CORE[:n]) + [f"mk{i:02d}" for i in range(n - len(CORE))]
-        sets[name] = JointInfo(names, tree_edges(names, name))
-    return sets
+    return {name: datasets.get(name).JOINT_INFO for name in SIZE_WEIGHTS}
 
 
 # ------------------------------------------------------------------------------------------ the plan
@@ -1307,7 +1267,7 @@ def main(argv=None) -> int:
                                  f"exact counts); each source at least {MIN_ROWS} rows",
             "sources": {s.dataset: {"suffix": s.suffix, "splits": dict(s.splits), "joints_as": s.joints_as,
                                     "joints": s.joints, "cache_joints": sets[s.dataset].n_joints,
-                                    "joint_set": "registered" if s.dataset in REGISTERED else "synthetic",
+                                    "joint_set": "registered",
                                     "split_fractions_train_val_test": split_fractions(s)} for s in spec.sources},
             "poses": "standing ~1.7 m template (mm), scaled 0.92-1.08, turned about the vertical, 10 mm noise per "
                      f"joint; {MISSING_FRACTION:.0%} of rows miss a joint; {IMPLAUSIBLE_FRACTION:.0%} implausible "
