@@ -227,3 +227,49 @@ def test_a_training_project_imports_a_release(registry, s3, tmp_path):
     # outside a DVC project: one error line
     out = sh("posebank", "import", str(registry), "pair", cwd=tmp_path, check=False)
     assert "error: " in out and "not a DVC project" in out and "Traceback" not in out
+
+
+@pytest.mark.slow
+def test_an_import_refuses_an_object_corrupted_in_the_registry_remote(registry, s3, tmp_path):
+    """One shard's object of pair-v1's h36m cache overwritten in the registry's S3 remote: ``dvc import`` checks
+    the wrong bytes out; ``posebank import`` checks every shard against its index, fails with exit 2 and one error
+    line naming the file and its md5, removes it, and imports it once the object is repaired (the same command)."""
+    import boto3
+
+    v1 = json.loads(sh("posebank", "versions", "pair", "--json", cwd=registry))[0]
+    h36m = next(s for s in v1["sources"] if s["dataset"] == "h36m")
+    entries = json.loads((registry / ".dvc/cache/files/md5" / h36m["md5"][:2] / h36m["md5"][2:]).read_text())
+    victim = next(e for e in entries if e["relpath"].endswith(".h5"))  # a shard
+    key = f"registry/files/md5/{victim['md5'][:2]}/{victim['md5'][2:]}"
+    client = boto3.client("s3", endpoint_url=s3)
+    original = client.get_object(Bucket="posebank", Key=key)["Body"].read()
+    client.put_object(Bucket="posebank", Key=key, Body=bytes(b ^ 0x5A for b in original))
+    project = tmp_path / "trainer"
+    project.mkdir()
+    sh("git", "init", "-q", cwd=project)
+    sh("dvc", "init", "-q", cwd=project)
+    sh("git", *GIT_ID, "commit", "-qm", "dvc init", cwd=project)
+    import subprocess
+
+    from workspaces import BIN
+
+    # a clone of the registry (no DVC cache of its own, as a registry's git URL gives): the data comes from S3
+    remote_repo = tmp_path / "registry-clone"
+    sh("git", "clone", "-q", str(registry), str(remote_repo), cwd=tmp_path)
+    cmd = [str(BIN / "posebank"), "import", str(remote_repo), "pair", "--rev", "pair-v1"]
+    try:
+        r = subprocess.run(cmd, cwd=project, capture_output=True, text=True)
+    finally:
+        client.put_object(Bucket="posebank", Key=key, Body=original)
+    out = r.stdout + r.stderr
+    errors = [line for line in out.splitlines() if line.startswith("error: ")]
+    assert r.returncode == 2 and len(errors) == 1 and "Traceback" not in out, out
+    assert f"posebank/cache/h36m/{victim['relpath']} (md5 {victim['md5']})" in errors[0], out
+    assert "removed, not imported" in errors[0] and "corrupted in the remote" in errors[0], out
+    shard = project / "posebank/cache/h36m" / victim["relpath"]
+    assert not shard.exists()  # no wrong bytes left checked out, nor in the project's DVC cache
+    assert not (project / ".dvc/cache/files/md5" / victim["md5"][:2] / victim["md5"][2:]).exists()
+    # repaired: the same command in the same project imports it
+    out = sh(*cmd, cwd=project)
+    assert "imported pair@pair-v1" in out, out
+    assert hashlib.md5(shard.read_bytes()).hexdigest() == victim["md5"]
