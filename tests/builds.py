@@ -41,6 +41,7 @@ TREES = {
     "bml_movi": ("bml_movi", {}),
     "gpa": ("gpa", {}),
     "aspset": ("aspset", {}),
+    "ikea": ("ikea", {}),
 }
 
 
@@ -80,6 +81,7 @@ CASES = {
     "bml_movi": Case("bml_movi", {}),
     "gpa": Case("gpa", {}),
     "aspset": Case("aspset", {}),
+    "ikea": Case("ikea", {}),
 }
 FIXTURE_SEED = 0
 

@@ -180,7 +180,9 @@ def test_merge_dags_wait_for_their_registered_sources_assets_then_commit_push_an
     small5 = bag.dags["posebank_merge_small5"].timetable.asset_condition.objects
     assert len(small5) == 5
     huge8 = [a.name for a in bag.dags["posebank_merge_huge8"].timetable.asset_condition.objects]
-    assert "posebank-cache-ikea" not in huge8 and "posebank-cache-agora" in huge8 and "posebank-cache-aist" in huge8
+    assert set(huge8) == {f"posebank-cache-{s['dataset']}" for s in PARAMS["merges"]["huge8"]["sources"]
+                          if s["dataset"] in PARAMS["datasets"]}
+    assert "posebank-cache-agora" in huge8 and "posebank-cache-aist" in huge8
 
 
 def test_the_dags_follow_another_workspaces_params(airflow_home, tmp_path):
@@ -188,8 +190,9 @@ def test_the_dags_follow_another_workspaces_params(airflow_home, tmp_path):
     params = {"datasets": {"h36m": PARAMS["datasets"]["h36m"]},
               "pipeline": {"cache": "built/caches"},
               "merges": {"solo": {"sources": [{"dataset": "h36m", "suffix": "", "splits": {"train": "train"}},
-                                              {"dataset": "ikea", "suffix": "", "splits": {"train": "train"}}]},
-                         "none_here": {"sources": [{"dataset": "ikea", "suffix": "",
+                                              {"dataset": "notadataset", "suffix": "",
+                                               "splits": {"train": "train"}}]},
+                         "none_here": {"sources": [{"dataset": "notadataset", "suffix": "",
                                                     "splits": {"train": "train"}}]}},
               "airflow": {"schedule": None, "retries": 5, "retry_delay_s": 2, "release": True, "tags": ["lab"]}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))

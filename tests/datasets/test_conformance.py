@@ -63,6 +63,7 @@ TRUNCATED = {
     "gpa": ("xyz_gpa12_mdp_cntind_crop_cam_c2g.json",
             "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "aspset": ("trainval/joints_3d/*/*.c3d", "C3D data truncated"),
+    "ikea": ("*/*/dev1/pose3d/000000.json", "unreadable pose file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -81,28 +82,30 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 29
+    assert len(NAMES) == 30
 
 
-def test_registry():
+def test_registry(monkeypatch):
     assert datasets.folder("tdhp_full") == "src/posebank/datasets/tdhp"
     assert datasets.folder("h36m") == "src/posebank/datasets/h36m"
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
-                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset"}
+                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset",
+                                                   "ikea"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
         datasets.get("nosuch")
-    with pytest.raises(UsageError, match=r"dataset 'ikea': unknown \(planned, not implemented yet\)"):
-        datasets.folder("ikea")
+    monkeypatch.setattr(datasets, "PLANNED", (*datasets.PLANNED, "notadataset"))  # a planned name, whichever
+    with pytest.raises(UsageError, match=r"dataset 'notadataset': unknown \(planned, not implemented yet\)"):
+        datasets.folder("notadataset")
     rows = {r["name"]: r for r in datasets.status()}
-    assert rows["tdhp_full"]["joints"] == 28 and rows["ikea"]["status"] == "planned"
+    assert rows["tdhp_full"]["joints"] == 28 and rows["notadataset"]["status"] == "planned"
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
-                                                            "tdoh", "bml_movi", "gpa", "aspset"))
+                                                            "tdoh", "bml_movi", "gpa", "aspset", "ikea"))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -5,7 +5,10 @@ import sys
 from posebank.cli import main
 
 
-def test_datasets_lists_h36m_implemented(capsys, tmp_path):
+def test_datasets_lists_h36m_implemented(capsys, tmp_path, monkeypatch):
+    from posebank import datasets
+
+    monkeypatch.setattr(datasets, "PLANNED", (*datasets.PLANNED, "notadataset"))  # a planned name, whichever
     (tmp_path / "empty.yaml").write_text("")
     assert main(["datasets", "--params", str(tmp_path / "empty.yaml")]) == 0
     out = capsys.readouterr().out
@@ -13,9 +16,9 @@ def test_datasets_lists_h36m_implemented(capsys, tmp_path):
     for name in ("h36m", "tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                  "agora", "bedlam", "aist", "panoptic", "humbi", "sailvos", "jta", "tdpeople", "totalcapture",
                  "rich", "hspace", "umpm", "bmhad", "mads", "tdoh", "bml_movi", "gpa",
-                 "aspset"):
+                 "aspset", "ikea"):
         assert rows[name] == "implemented", name
-    assert rows["ikea"] == "planned"
+    assert rows["notadataset"] == "planned"
 
 
 def test_fixture_convert_info_through_the_console_script(tmp_path):

@@ -47,9 +47,10 @@ IMPLEMENTED = {
     "bml_movi": "posebank.datasets.bml_movi",
     "gpa": "posebank.datasets.gpa",
     "aspset": "posebank.datasets.aspset",
+    "ikea": "posebank.datasets.ikea",
 }
 # the rest of huge8's training sources, not implemented yet
-PLANNED = ("ikea", "human4d", "behave", "spec", "fit3d", "chi3d", "humansc3d")
+PLANNED = ("human4d", "behave", "spec", "fit3d", "chi3d", "humansc3d")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
