@@ -194,7 +194,7 @@ def test_detection_rule_is_posepiles():
     checked = check_params(yaml.safe_load((REPO / "params.yaml").read_text()), source="params")
     dp = dataclasses.replace(checked.detect.for_dataset("ikea"), backend="hog")  # any detector
     assert (dp.rule, dp.expansion, dp.min_match_iou, dp.max_area_ratio, dp.fallback) == ("match", 1.2, 0.3, None,
-                                                                                          "drop")
+                                                                                          "undetected")
     points = np.array([[500.0, 300.0], [540.0, 420.0], [520.0, 360.0]])
     gt = box_from_points(points, dp.expansion)
     np.testing.assert_allclose(gt, [496.0, 288.0, 48.0, 144.0])  # boxlib.expand(bb_of_points, 1.2)
@@ -204,6 +204,9 @@ def test_detection_rule_is_posepiles():
     # the best detection overlaps less than 0.3: posepile leaves the frame out
     ((box, src),) = select_boxes(gt[None], np.array([[520.0, 380.0, 60.0, 150.0, 0.9]]), dp)
     assert box is None and src == "dropped"
+    # YOLOv4 found no one in the frame: posepile keeps the ground-truth box x 1.2
+    ((box, src),) = select_boxes(gt[None], np.zeros((0, 5)), dp)
+    assert src == "projected" and np.array_equal(box, gt)
 
 
 def test_cache_crops_show_the_marks(raw, tmp_path):

@@ -115,6 +115,11 @@ def test_select_boxes_rules_and_fallback():
     dropped = select_boxes(gt, det, DetectParams(fallback="drop", backend="hog"))
     assert all(s != "dropped" for _, s in select_boxes(gt, det, DetectParams(fallback="drop")))  # no detector
     assert dropped[2] == (None, "dropped") and dropped[0][1] == "detection"
+    # undetected: as drop where the frame has detections, the projected box where it has none (posepile's ikea)
+    undetected = DetectParams(fallback="undetected", backend="hog")
+    assert [s for _, s in select_boxes(gt, det, undetected)] == ["detection", "detection", "dropped"]
+    kept = select_boxes(gt, np.zeros((0, 5)), undetected)
+    assert [s for _, s in kept] == ["projected"] * 3 and np.array_equal(kept[1][0], gt[1])
     # the single-person rule: hull of the most confident detection and the projected box
     hull_box, source = choose_hull_box(gt[0], det)
     assert source == "hull"

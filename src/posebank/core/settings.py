@@ -268,7 +268,9 @@ class DetectParams(Section):
     max_area_ratio: float | None = 2.0  # match: ... and its area < this x the projected box's (null: no limit)
     min_detection_side: float = 0.0  # match: ... and its longer side > this many px (posepile jta: 100)
     hull_min_iou: float = 0.5  # hull: the hull is used only when its IoU with the projected box > this
-    fallback: Literal["projected", "drop"] = "projected"  # no detection accepted: keep the projected box | drop
+    # no detection accepted: keep the projected box | drop the person | drop it unless the frame has no detection
+    # at all (then the projected box, as posepile's ikea)
+    fallback: Literal["projected", "drop", "undetected"] = "projected"
     hog_win_stride: int = 8  # hog: window step in pixels
     hog_scale: float = 1.05  # hog: image pyramid factor
     hog_box_scale: tuple[float, float] = (0.5, 0.75)  # hog: person part (w, h) of the 64x128 window; 1 1 = raw

@@ -19,8 +19,9 @@ The box rule (posepile, ``ds/muco/main.py``, ``ds/panoptic/main.py``, also jta, 
 of a frame are matched one-to-one to its detections by the Hungarian method on IoU
 (``scipy.optimize.linear_sum_assignment(-iou)``); a matched detection replaces the ground-truth box when
 ``IoU > 0.1`` and ``area(detection) < 2 * area(ground truth)`` (jta: and its longer side exceeds 100 px,
-``min_detection_side``). posepile drops the other people; here they keep
-the projected box unless ``fallback: drop``. ``rule: hull`` is posepile's single-person variant
+``min_detection_side``). posepile drops the other people; here they keep the projected box unless ``fallback:
+drop`` (``fallback: undetected``: dropped too, except in a frame where the detector found no one at all, which keeps
+the projected box: posepile's ``ds/ikea/main.py``). ``rule: hull`` is posepile's single-person variant
 (``ds/tdhp/main.py`` ``get_bbox``): the hull of the most confident detection and the ground-truth box, kept when
 its IoU with the ground-truth box exceeds 0.5.
 """
@@ -331,7 +332,9 @@ def choose_hull_box(gt_box, detections, min_iou: float = 0.5) -> tuple[np.ndarra
 
 def select_boxes(gt_boxes, detections, params: DetectParams) -> list[tuple[np.ndarray | None, str]]:
     """The box of every person of one frame: (box, source) with source "detection", "hull" or "projected";
-    with ``fallback: drop`` (and a detector) a person whose detection was not accepted gets (None, "dropped")."""
+    with ``fallback: drop`` (and a detector) a person whose detection was not accepted gets (None, "dropped"); with
+    ``fallback: undetected`` too, unless the frame has no detection at all (then every person keeps the projected
+    box)."""
     gt = np.asarray(gt_boxes, np.float64).reshape(-1, 4)
     det = _as_detections(detections)
     if params.rule == "hull":
@@ -340,6 +343,7 @@ def select_boxes(gt_boxes, detections, params: DetectParams) -> list[tuple[np.nd
         matches = match_detections(gt, det, params.min_match_iou)
         chosen = [choose_box(g, None if m is None else det[m], params.min_match_iou, params.max_area_ratio,
                              params.min_detection_side) for g, m in zip(gt, matches)]
-    if params.fallback == "drop" and params.backend != "projected":  # without a detector nothing is rejected
+    drop = params.fallback == "drop" or (params.fallback == "undetected" and len(det) > 0)
+    if drop and params.backend != "projected":  # without a detector nothing is rejected
         chosen = [(None, "dropped") if source == "projected" else (box, source) for box, source in chosen]
     return chosen
