@@ -29,6 +29,7 @@ from posebank.datasets.ikea.fixture import (
     fixture_poses,
     project,
 )
+from posebank.datasets.sampling import ValidatingPoseSampler
 from posebank.pipeline.run import convert
 
 SEED = 2
@@ -170,7 +171,7 @@ def test_selection_drops_and_sampling(raw, converted):
 
 
 def test_pose_sampler_is_posepiles_with_the_validity_check():
-    s = ikea.PoseSampler(100)
+    s = ValidatingPoseSampler(100)
     pose = np.zeros((17, 3))
     moved_a_bit = pose + [0, 50, 0]
     partial = moved_a_bit.copy()

@@ -22,6 +22,7 @@ from posebank.datasets.mads.fixture import (
     fixture_poses,
     toolbox_projection,
 )
+from posebank.datasets.sampling import ValidatingPoseSampler
 from posebank.pipeline.run import convert
 
 SEED = 3
@@ -149,7 +150,7 @@ def test_selection_drops_and_sampling(raw, converted):
 
 
 def test_pose_sampler_is_posepiles_with_the_validity_check():
-    s = mads.PoseSampler(100)
+    s = ValidatingPoseSampler(100)
     pose = np.zeros((19, 3))
     moved_a_bit = pose + [0, 50, 0]
     partial = moved_a_bit.copy()
@@ -159,11 +160,11 @@ def test_pose_sampler_is_posepiles_with_the_validity_check():
     far = back.copy()
     far[0, 0] += 150
     assert [s.should_keep(p) for p in (pose, moved_a_bit, partial, back, far)] == [True, False, False, False, True]
-    s = mads.PoseSampler(100)
+    s = ValidatingPoseSampler(100)
     assert s.should_keep(pose) and not s.should_keep(np.full((19, 3), np.nan))
     nan_kept = pose.copy()
     nan_kept[3] = np.nan
-    s = mads.PoseSampler(100)
+    s = ValidatingPoseSampler(100)
     # a kept pose with a missing joint: the joint reappearing keeps the next pose, even without motion
     assert [s.should_keep(p) for p in (nan_kept, pose, pose)] == [True, True, False]
 

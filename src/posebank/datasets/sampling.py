@@ -40,6 +40,32 @@ class AdaptivePoseSampler:
         return False
 
 
+class ValidatingPoseSampler:
+    """posepile's ``AdaptivePoseSampler(threshold, check_validity=True)`` (``util/adaptive_pose_sampling.py``): the
+    first pose is kept when it has a valid joint; later a pose is kept when a joint valid now is missing in the last
+    kept pose, or when some joint valid now moved at least ``threshold_mm`` since the last kept pose (which then
+    becomes this pose, its missing joints included)."""
+
+    def __init__(self, threshold_mm: float):
+        self.threshold = float(threshold_mm)
+        self.previous: np.ndarray | None = None
+
+    def should_keep(self, pose) -> bool:
+        pose = np.asarray(pose, np.float64)
+        valid = np.isfinite(pose).all(axis=-1)
+        if self.previous is None:
+            self.previous = pose.copy()
+            return bool(valid.any())
+        if np.any(valid & ~np.isfinite(self.previous).all(axis=-1)):
+            self.previous = pose.copy()
+            return True
+        moved = np.linalg.norm(pose[valid] - self.previous[valid], axis=-1)
+        if np.any(moved >= self.threshold):
+            self.previous = pose.copy()
+            return True
+        return False
+
+
 class AdaptivePoseSampler2:
     """posepile's ``AdaptivePoseSampler2(threshold, check_validity=True, assume_nan_unchanged=True, buffer_size)``
     (src/posepile/util/adaptive_pose_sampling.py), as a keep decision: the first pose is kept when some joint is

@@ -61,7 +61,7 @@ from posebank.datasets.base import (
     RawLayoutError,
     check_finite_camera,
 )
-from posebank.datasets.sampling import MISSING_POSE, record_drop
+from posebank.datasets.sampling import MISSING_POSE, ValidatingPoseSampler, record_drop
 
 NAME = "ikea"
 INFO = DatasetInfo(
@@ -204,33 +204,6 @@ def visible_count(camera: Camera, coords: np.ndarray, size: tuple[int, int] = IM
     return int(np.count_nonzero(inside))
 
 
-# ------------------------------------------------------------------------------------------- sampling
-class PoseSampler:
-    """posepile's ``AdaptivePoseSampler(threshold, check_validity=True)`` (``util/adaptive_pose_sampling.py``): the
-    first pose is kept when it has a valid joint; later a pose is kept when a joint valid now is missing in the last
-    kept pose, or when some joint valid now moved at least ``threshold_mm`` since the last kept pose (which then
-    becomes this pose, its missing joints included)."""
-
-    def __init__(self, threshold_mm: float):
-        self.threshold = float(threshold_mm)
-        self.previous: np.ndarray | None = None
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if self.previous is None:
-            self.previous = pose.copy()
-            return bool(valid.any())
-        if np.any(valid & ~np.isfinite(self.previous).all(axis=-1)):
-            self.previous = pose.copy()
-            return True
-        moved = np.linalg.norm(pose[valid] - self.previous[valid], axis=-1)
-        if np.any(moved >= self.threshold):
-            self.previous = pose.copy()
-            return True
-        return False
-
-
 # ------------------------------------------------------------------------------------------- params, layout
 def check_params(params: dict | None = None) -> dict:
     p = check_dataset_params(NAME, params, DEFAULT_PARAMS)
@@ -341,7 +314,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
         n_frames = video_frame_count(root / source)
         record_drop(dropped, source, [i for i, _ in files if i >= n_frames], PAST_VIDEO_END)
         files = [(i, rel) for i, rel in files if i < n_frames]
-        sampler = PoseSampler(p["adaptive_sampling_mm"])
+        sampler = ValidatingPoseSampler(p["adaptive_sampling_mm"])
         empty, few = [], []
         for i, rel in files:
             cam_coords = read_pose(root / rel)

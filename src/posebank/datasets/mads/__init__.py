@@ -54,7 +54,7 @@ from posebank.datasets.base import (
     check_finite_camera,
 )
 from posebank.datasets.matlab import load_mat
-from posebank.datasets.sampling import drop_missing_poses, record_drop
+from posebank.datasets.sampling import ValidatingPoseSampler, drop_missing_poses, record_drop
 
 NAME = "mads"
 INFO = DatasetInfo(
@@ -163,33 +163,6 @@ def video_frame_count(path) -> int:
         cap.release()
 
 
-# ------------------------------------------------------------------------------------------- sampling
-class PoseSampler:
-    """posepile's ``AdaptivePoseSampler(threshold, check_validity=True)`` (``util/adaptive_pose_sampling.py``): the
-    first pose is kept when it has a valid joint; later a pose is kept when a joint valid now is missing in the last
-    kept pose, or when some joint valid now moved at least ``threshold_mm`` since the last kept pose (which then
-    becomes this pose, its missing joints included)."""
-
-    def __init__(self, threshold_mm: float):
-        self.threshold = float(threshold_mm)
-        self.previous: np.ndarray | None = None
-
-    def should_keep(self, pose) -> bool:
-        pose = np.asarray(pose, np.float64)
-        valid = np.isfinite(pose).all(axis=-1)
-        if self.previous is None:
-            self.previous = pose.copy()
-            return bool(valid.any())
-        if np.any(valid & ~np.isfinite(self.previous).all(axis=-1)):
-            self.previous = pose.copy()
-            return True
-        moved = np.linalg.norm(pose[valid] - self.previous[valid], axis=-1)
-        if np.any(moved >= self.threshold):
-            self.previous = pose.copy()
-            return True
-        return False
-
-
 # ------------------------------------------------------------------------------------------- params, layout
 def check_params(params: dict | None) -> dict:
     p = check_dataset_params(NAME, params, DEFAULT_PARAMS)
@@ -279,7 +252,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
         record_drop(dropped, source, [i for i in range(0, len(poses), p["frame_step"]) if i >= n], PAST_VIDEO_END)
         frames = drop_missing_poses(poses, range(0, n, p["frame_step"]), source, dropped)
         if p["adaptive_sampling_mm"] > 0:
-            sampler = PoseSampler(p["adaptive_sampling_mm"])
+            sampler = ValidatingPoseSampler(p["adaptive_sampling_mm"])
             frames = [i for i in frames if sampler.should_keep(poses[i])]
         for i in frames:
             out.append(RawInstance(
