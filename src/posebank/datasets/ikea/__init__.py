@@ -346,8 +346,9 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
 
 # No direct URLs or checksums are published: the files are in the release's Google Drive folders.
 RAW_INSTRUCTIONS = """
-    IKEA ASM: follow https://ikeaasm.github.io/ (the README of github.com/IkeaASM/IKEA_ASM_Dataset links the
-    Google Drive folders). Download the RGB videos of the three views (dev1, dev2, dev3), the camera parameters
+    IKEA ASM: follow the homepage, https://ikeaasm.github.io/ (the README of
+    github.com/IkeaASM/IKEA_ASM_Dataset links the Google Drive folders). Download the RGB videos of the three
+    views (dev1, dev2, dev3), the camera parameters
     and the pose annotations, and unzip them into the raw folder, so that it holds
         Calibration/camera_parameters.pkl
         <furniture>/<sequence>/<dev>/images/scan_video.avi
