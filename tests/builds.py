@@ -41,6 +41,9 @@ TREES = {
     "bml_movi": ("bml_movi", {}),
     "gpa": ("gpa", {}),
     "aspset": ("aspset", {}),
+    "fit3d": ("fit3d", {}),
+    "chi3d": ("chi3d", {}),
+    "humansc3d": ("humansc3d", {}),
 }
 
 
@@ -80,6 +83,9 @@ CASES = {
     "bml_movi": Case("bml_movi", {}),
     "gpa": Case("gpa", {}),
     "aspset": Case("aspset", {}),
+    "fit3d": Case("fit3d", {}),
+    "chi3d": Case("chi3d", {}),
+    "humansc3d": Case("humansc3d", {}),
 }
 FIXTURE_SEED = 0
 

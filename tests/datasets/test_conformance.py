@@ -63,6 +63,9 @@ TRUNCATED = {
     "gpa": ("xyz_gpa12_mdp_cntind_crop_cam_c2g.json",
             "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "aspset": ("trainval/joints_3d/*/*.c3d", "C3D data truncated"),
+    "fit3d": ("train/s03/joints3d_25/squat.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
+    "chi3d": ("train/s02/joints3d_25/Grab 4.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
+    "humansc3d": ("train/s02/joints3d_25/001.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -81,7 +84,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 29
+    assert len(NAMES) == 32
 
 
 def test_registry():
@@ -90,7 +93,8 @@ def test_registry():
     assert {datasets.family(n) for n in NAMES} == {"h36m", "tdhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
-                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset"}
+                                                   "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset",
+                                                   "imar"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -102,7 +106,8 @@ def test_registry():
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
-                                                            "tdoh", "bml_movi", "gpa", "aspset"))
+                                                            "tdoh", "bml_movi", "gpa", "aspset", "fit3d", "chi3d",
+                                                            "humansc3d"))
 
 
 @pytest.mark.parametrize("name", NAMES)

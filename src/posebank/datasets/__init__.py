@@ -47,9 +47,12 @@ IMPLEMENTED = {
     "bml_movi": "posebank.datasets.bml_movi",
     "gpa": "posebank.datasets.gpa",
     "aspset": "posebank.datasets.aspset",
+    "fit3d": "posebank.datasets.imar.fit3d",
+    "chi3d": "posebank.datasets.imar.chi3d",
+    "humansc3d": "posebank.datasets.imar.humansc3d",
 }
 # the rest of huge8's training sources, not implemented yet
-PLANNED = ("ikea", "human4d", "behave", "spec", "fit3d", "chi3d", "humansc3d")
+PLANNED = ("ikea", "human4d", "behave", "spec")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root
