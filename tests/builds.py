@@ -42,6 +42,9 @@ TREES = {
     "gpa": ("gpa", {}),
     "aspset": ("aspset", {}),
     "ikea": ("ikea", {}),
+    "fit3d": ("fit3d", {}),
+    "chi3d": ("chi3d", {}),
+    "humansc3d": ("humansc3d", {}),
 }
 
 
@@ -82,6 +85,9 @@ CASES = {
     "gpa": Case("gpa", {}),
     "aspset": Case("aspset", {}),
     "ikea": Case("ikea", {}),
+    "fit3d": Case("fit3d", {}),
+    "chi3d": Case("chi3d", {}),
+    "humansc3d": Case("humansc3d", {}),
 }
 FIXTURE_SEED = 0
 

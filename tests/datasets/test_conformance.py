@@ -64,6 +64,9 @@ TRUNCATED = {
             "unreadable annotation file: not valid JSON, truncated or corrupt"),
     "aspset": ("trainval/joints_3d/*/*.c3d", "C3D data truncated"),
     "ikea": ("*/*/dev1/pose3d/000000.json", "unreadable pose file: not valid JSON, truncated or corrupt"),
+    "fit3d": ("train/s03/joints3d_25/squat.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
+    "chi3d": ("train/s02/joints3d_25/Grab 4.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
+    "humansc3d": ("train/s02/joints3d_25/001.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -82,7 +85,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 30
+    assert len(NAMES) == 33
 
 
 def test_registry(monkeypatch):
@@ -92,7 +95,7 @@ def test_registry(monkeypatch):
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
                                                    "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset",
-                                                   "ikea"}
+                                                   "ikea", "imar"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -105,7 +108,8 @@ def test_registry(monkeypatch):
     assert all(rows[n]["status"] == "implemented" for n in ("tdpw", "coco", "mpii", "agora", "bedlam", "aist",
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
-                                                            "tdoh", "bml_movi", "gpa", "aspset", "ikea"))
+                                                            "tdoh", "bml_movi", "gpa", "aspset", "ikea", "fit3d",
+                                                            "chi3d", "humansc3d"))
 
 
 @pytest.mark.parametrize("name", NAMES)

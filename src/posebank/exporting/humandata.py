@@ -209,7 +209,8 @@ def tables() -> dict[str, dict[str, str]]:
             "aist": COCO19, "panoptic": COCO19, "tdpeople": TDPEOPLE, "jta": JTA,
             "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
             "umpm": UMPM, "bmhad": BMHAD, "mads": MADS, "tdoh": TDOH, "bml_movi": BML_MOVI, "gpa": GPA,
-            "aspset": ASPSET, "ikea": COCO}
+            "aspset": ASPSET, "ikea": COCO,
+            "fit3d": H36M_ALL, "chi3d": H36M_ALL, "humansc3d": H36M_ALL}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)

@@ -1,0 +1,54 @@
+"""HumanSC3D (Fieraru et al., AAAI 2021): poses with self-contact of one person, four cameras, 25
+motion-captured joints.
+
+The IMAR layout, readers and converter are the family's (:mod:`posebank.datasets.imar`); ``joints3d_25`` holds
+(frames, 25, 3) of the one person.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import posebank.datasets.imar as imar
+from posebank.datasets.base import DatasetInfo, Dropped, RawInstance
+
+NAME = "humansc3d"
+N_PEOPLE = 1
+INFO = DatasetInfo(
+    name=NAME,
+    full_name="HumanSC3D (Human Self-Contact 3D)",
+    homepage=imar.HOMEPAGES[NAME],
+    licence=imar.LICENCE,
+    citation=("M. Fieraru, M. Zanfir, E. Oneata, A.-I. Popa, V. Olaru, C. Sminchisescu. Learning Complex 3D "
+              "Human Self-Contact. AAAI 2021, 35(2), 1343-1351."),
+)
+JOINT_INFO = imar.JOINT_INFO
+DEFAULT_PARAMS = dict(imar.DEFAULT_PARAMS)
+RAW_INSTRUCTIONS = imar.raw_instructions(NAME)
+
+
+def check_params(params: dict | None = None) -> dict:
+    return imar.check_params(NAME, params)
+
+
+def splits(params: dict | None = None) -> tuple[str, ...]:
+    check_params(params)
+    return imar.SPLITS
+
+
+def check_layout(root, params: dict | None = None) -> list[imar.Sequence]:
+    """Verify the raw tree; the selected (subject, action, cameras) in the info file's order."""
+    return imar.check_layout(NAME, root, check_params(params))
+
+
+def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
+    """Every selected person instance (:func:`posebank.datasets.imar.make_instances`)."""
+    return imar.make_instances(NAME, root, check_params(params), N_PEOPLE, dropped)
+
+
+def make_fixture(root, seed: int = 0, **options) -> Path:
+    """A miniature raw tree in the release's layout (:func:`posebank.datasets.imar.fixture.make_fixture`, which
+    takes the ``options``)."""
+    from posebank.datasets.imar.fixture import make_fixture as write
+
+    return write(root, NAME, seed, **options)
