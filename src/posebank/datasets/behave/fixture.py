@@ -121,7 +121,7 @@ def fixture_fit(rng, frame: int, lateral: float) -> dict[str, np.ndarray]:
     """An SMPL-H fit of the release's keys and shapes (float32), standing upright in front of Kinect 1."""
     pose = np.concatenate([[np.pi, 0, 0] + rng.normal(0, 0.05, 3), rng.normal(0, 0.2, 63), rng.normal(0, 0.6, 90)])
     return {"pose": pose.astype(np.float32), "betas": rng.normal(0, 0.8, 10).astype(np.float32),
-            "trans": np.array([lateral + 0.12 * frame, -0.3 + rng.normal(0, 0.02), 3.0 + 0.1 * frame], np.float32)}
+            "trans": np.array([lateral + 0.12 * frame, -0.1 + rng.normal(0, 0.02), 3.2 + 0.1 * frame], np.float32)}
 
 
 def openpose_joints(rng, smpl_m: np.ndarray) -> np.ndarray:
