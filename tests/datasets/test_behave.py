@@ -271,3 +271,46 @@ def test_a_frame_of_another_size_than_its_calibration_is_named(broken):
     frames = behave.frame_source(broken)
     with pytest.raises(RawFileError, match="is 320x240, its calibration.json says 640x480"):
         list(frames(f"sequences/{TRAIN}/t0000.000/k1.color.jpg", [-1]))
+
+
+def test_detection_rule_is_posepiles():
+    import dataclasses
+
+    import yaml
+
+    from conftest import REPO
+    from posebank.core.settings import check_params
+    from posebank.vision.detect import select_boxes
+
+    checked = check_params(yaml.safe_load((REPO / "params.yaml").read_text()), source="params")
+    dp = dataclasses.replace(checked.detect.for_dataset("behave"), backend="hog")  # any detector
+    assert (dp.rule, dp.expansion, dp.min_match_iou, dp.max_area_ratio, dp.fallback) == ("match", 1.05, 0.5, None,
+                                                                                          "projected")
+    gt = np.array([100.0, 50.0, 100.0, 200.0])  # the converter's box: projected joints x 1.05, clipped
+    close, far = [105.0, 55.0, 95.0, 205.0, 0.9], [150.0, 50.0, 100.0, 200.0, 0.95]
+    ((box, src),) = select_boxes(gt[None], np.array([far, close]), dp)
+    assert src == "detection" and np.array_equal(box, close[:4])  # IoU > 0.5 replaces the box
+    ((box, src),) = select_boxes(gt[None], np.array([far]), dp)  # IoU 1/3: the converter's box stays
+    assert src == "projected" and np.array_equal(box, gt)
+
+
+def test_cache_crops_show_the_marks_and_carry_the_release_masks(raw, tmp_path):
+    from posebank.core.store import Cache
+    from posebank.pipeline.run import convert
+
+    out = tmp_path / "behave"
+    counts = convert("behave", raw, out, {"splits": ["train"]}, progress=False)
+    assert counts == {"train": 9, "quarantined": 2}
+    errors = []
+    with Cache(out) as cache:
+        assert list(cache.joint_info.names) == behave.JOINT_NAMES
+        for i in range(len(cache)):
+            ex = cache[i]
+            assert not ex.camera.has_distortion
+            mask = ex.decode_mask()  # the release's mask (undistorted, cropped): every SMPL joint inside it
+            pts = np.round(ex.camera.project(ex.world_coords[:24])).astype(int)
+            pts = pts[(pts >= 0).all(1) & (pts < ex.image_size).all(1)]
+            assert len(pts) > 15 and mask[pts[:, 1], pts[:, 0]].mean() > 0.95
+            errors.extend(mark_errors(ex.decode_image(), ex.camera.project(ex.world_coords), radius=6,
+                                      min_distance=12))
+    assert len(errors) > 20 and max(errors) < 1.0, (len(errors), max(errors))

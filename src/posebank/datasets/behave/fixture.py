@@ -13,8 +13,8 @@ k1..k6, p1, p2, width, height, and ``opencv`` = fx, fy, cx, cy, then the eight c
 ones ``KinectCalib`` passes to OpenCV; the first four of ``opencv`` are this fixture's guess),
 ``calibs/Date0x/config/<k>/config.json`` (rotation, translation: camera to world, m). Frames are 640 x 480 JPEGs
 (the real ones 2048 x 1536, the size every calibration.json gives) with a dark background and a white mark at each
-of the 49 joints, projected with an independent numpy rational distortion model (:func:`project`); masks are white
-discs about the SMPL joints.
+of the 49 joints, projected with an independent numpy rational distortion model (:func:`project`); masks are thick
+white limbs along SMPL's tree (one connected blob).
 """
 
 from __future__ import annotations
@@ -139,11 +139,14 @@ def draw(points_2d: np.ndarray) -> np.ndarray:
     return image
 
 
-def draw_mask(points_2d: np.ndarray) -> np.ndarray:
+def draw_mask(smpl_2d: np.ndarray) -> np.ndarray:
+    """One connected blob: thick limbs along SMPL's tree (posebank keeps a crop mask's best component only)."""
     mask = np.zeros((SIZE[1], SIZE[0]), np.uint8)
-    for x, y in points_2d:
-        if np.isfinite(x) and np.isfinite(y):
-            cv2.circle(mask, (int(round(x)), int(round(y))), MASK_RADIUS, 255, -1)
+    p = np.round(smpl_2d).astype(int)
+    for k in range(1, len(p)):
+        cv2.line(mask, tuple(map(int, p[k])), tuple(map(int, p[PARENTS[k]])), 255, 2 * MASK_RADIUS)
+    for x, y in p:
+        cv2.circle(mask, (int(x), int(y)), MASK_RADIUS, 255, -1)
     return mask
 
 
