@@ -567,6 +567,7 @@ def make_fixture(root, seed: int = 0, **options) -> Path:
     return write(root, seed, **options)
 
 
+# Direct URLs exist (posepile main.sh) but no published checksums, so no RESOURCES: the files are fetched by hand.
 RAW_INSTRUCTIONS = """
     BEHAVE: follow the homepage, https://virtualhumans.mpi-inf.mpg.de/behave/ (the release's direct links,
     as posepile's ds/behave/main.sh uses them: https://datasets.d2.mpi-inf.mpg.de/cvpr22behave/Date01.zip ...
