@@ -194,6 +194,9 @@ def test_selection_boxes_and_what_is_left_out(raw, converted):
         (f"sequences/{TEST}/{frame_name(MISSING_IMAGE[1])}", f"Kinect {MISSING_IMAGE[2]}: {behave.NO_IMAGE}")}
     for inst in insts:
         assert inst.subject == inst.sequence.split("_")[1] and inst.frame_index == -1
+        folder = Path(inst.source).parent
+        no_mask = (inst.sequence, int(folder.name[1:5]), int(inst.camera_name[1:])) == MISSING_MASK
+        assert inst.mask_source == (None if no_mask else f"{folder}/k{inst.camera_name[1:]}.person_mask.jpg")
         pts = inst.camera.project(inst.world_coords)
         lo, hi = np.nanmin(pts, 0), np.nanmax(pts, 0)
         c, half = (lo + hi) / 2, (hi - lo) * 1.05 / 2

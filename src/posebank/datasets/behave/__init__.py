@@ -467,10 +467,12 @@ def _sequence_instances(root: Path, seq: Seq, p: dict, models: dict, dropped) ->
                 if dropped is not None:
                     dropped.append(Dropped(source, OUTSIDE))
                 continue
+            mask = f"{rel}/k{k}.person_mask.jpg"  # named so that a changed mask file rebuilds its shard; the frame
+            # source hands it over undistorted
             out.append(RawInstance(
                 source=source, frame_index=-1, world_coords=world.copy(), camera=kinect.camera, split=seq.split,
                 subject=seq.subject, sequence=seq.name, activity=seq.info.category, camera_name=f"k{k}",
-                bbox=box, body_model=body))
+                bbox=box, mask_source=mask if (root / mask).is_file() else None, body_model=body))
     return out
 
 
