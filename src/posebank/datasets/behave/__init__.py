@@ -490,6 +490,7 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
 
 # ------------------------------------------------------------------------------------------- frames
 FRAME_SOURCE_PARAMS: tuple[str, ...] = ()  # the undistorted frames depend on the calibration files only
+MAX_MAPS = 8  # remap tables kept (one per intrinsics file)
 
 
 def undistort_maps(kinect: Kinect) -> tuple[np.ndarray, np.ndarray]:
@@ -503,15 +504,18 @@ def frame_source(raw_root, params: dict | None = None) -> FrameSource:
     segment stage then makes one)."""
     check_params(params)
     raw_root = Path(raw_root)
-    maps: dict[tuple[str, int], tuple[Kinect, np.ndarray, np.ndarray]] = {}
+    # the remap tables depend on the intrinsics file only (the release has one per Kinect): a few, 25 MB each
+    maps: dict[Path, tuple[Kinect, np.ndarray, np.ndarray]] = {}
 
     def kinect_of(seq_name: str, k: int):
-        if (seq_name, k) not in maps:
-            seq_dir = raw_root / SEQUENCES / seq_name
-            info = read_info(raw_root, seq_dir)
-            kin = read_kinect(info.intrinsic / str(k) / "calibration.json", info.config / str(k) / "config.json")
-            maps[seq_name, k] = (kin, *undistort_maps(kin))
-        return maps[seq_name, k]
+        info = read_info(raw_root, raw_root / SEQUENCES / seq_name)
+        intrinsics = info.intrinsic / str(k) / "calibration.json"
+        if intrinsics not in maps:
+            if len(maps) >= MAX_MAPS:
+                maps.pop(next(iter(maps)))
+            kin = read_kinect(intrinsics, info.config / str(k) / "config.json")
+            maps[intrinsics] = (kin, *undistort_maps(kin))
+        return maps[intrinsics]
 
     def frames(source: str, indices: Sequence[int]) -> Iterator[tuple[int, Frame]]:
         m = _SOURCE.match(source)
