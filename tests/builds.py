@@ -45,6 +45,7 @@ TREES = {
     "fit3d": ("fit3d", {}),
     "chi3d": ("chi3d", {}),
     "humansc3d": ("humansc3d", {}),
+    "behave": ("behave", {}),
 }
 
 
@@ -88,6 +89,7 @@ CASES = {
     "fit3d": Case("fit3d", {}),
     "chi3d": Case("chi3d", {}),
     "humansc3d": Case("humansc3d", {}),
+    "behave": Case("behave", {}),
 }
 FIXTURE_SEED = 0
 

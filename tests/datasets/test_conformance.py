@@ -67,6 +67,8 @@ TRUNCATED = {
     "fit3d": ("train/s03/joints3d_25/squat.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
     "chi3d": ("train/s02/joints3d_25/Grab 4.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
     "humansc3d": ("train/s02/joints3d_25/001.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
+    "behave": ("sequences/*/t0000.000/person/person_J3d.json",
+               "unreadable joints file: not valid JSON, truncated or corrupt"),
 }
 
 
@@ -85,7 +87,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 33
+    assert len(NAMES) == 34
 
 
 def test_registry(monkeypatch):
@@ -95,7 +97,7 @@ def test_registry(monkeypatch):
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
                                                    "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset",
-                                                   "ikea", "imar"}
+                                                   "ikea", "imar", "behave"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -109,7 +111,7 @@ def test_registry(monkeypatch):
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
                                                             "tdoh", "bml_movi", "gpa", "aspset", "ikea", "fit3d",
-                                                            "chi3d", "humansc3d"))
+                                                            "chi3d", "humansc3d", "behave"))
 
 
 @pytest.mark.parametrize("name", NAMES)

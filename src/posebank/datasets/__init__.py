@@ -51,9 +51,10 @@ IMPLEMENTED = {
     "fit3d": "posebank.datasets.imar.fit3d",
     "chi3d": "posebank.datasets.imar.chi3d",
     "humansc3d": "posebank.datasets.imar.humansc3d",
+    "behave": "posebank.datasets.behave",
 }
 # the rest of huge8's training sources, not implemented yet
-PLANNED = ("human4d", "behave", "spec")
+PLANNED = ("human4d", "spec")
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root

@@ -210,7 +210,8 @@ def tables() -> dict[str, dict[str, str]]:
             "totalcapture": TOTALCAPTURE, "humbi": HUMBI, "hspace": HSPACE, "rich": smplx, "sailvos": SAILVOS,
             "umpm": UMPM, "bmhad": BMHAD, "mads": MADS, "tdoh": TDOH, "bml_movi": BML_MOVI, "gpa": GPA,
             "aspset": ASPSET, "ikea": COCO,
-            "fit3d": H36M_ALL, "chi3d": H36M_ALL, "humansc3d": H36M_ALL}
+            "fit3d": H36M_ALL, "chi3d": H36M_ALL, "humansc3d": H36M_ALL,
+            "behave": {**SMPL, **HUMBI}}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
