@@ -317,3 +317,38 @@ def test_cache_crops_show_the_marks_and_carry_the_release_masks(raw, tmp_path):
             errors.extend(mark_errors(ex.decode_image(), ex.camera.project(ex.world_coords), radius=6,
                                       min_distance=12))
     assert len(errors) > 20 and max(errors) < 1.0, (len(errors), max(errors))
+
+
+def test_a_changed_calibration_rebuilds_the_frames_it_undistorts(raw, tmp_path):
+    """The frames are undistorted with the calibration files, which the instances (pinhole cameras) do not show:
+    the frames shards' digests cover them, so a change of only one Kinect's distortion coefficients rebuilds the
+    frames shards of that Kinect, with other pixels, and leaves the others as they are."""
+    from posebank.core.settings import PipelineParams
+    from posebank.pipeline.layout import Layout
+    from posebank.pipeline.run import run_stage
+
+    raw = copy_raw(raw, tmp_path)
+    params = {"datasets": {"behave": {"raw": str(raw), "family": "behave", "splits": ["train"]}},
+              "pipeline": {"shard_frames": 2, "interim": str(tmp_path / "interim"), "cache": str(tmp_path / "cache"),
+                           "reports": str(tmp_path / "reports")},
+              "segment": {"backend": "none"}}
+    layout = Layout.from_params("behave", PipelineParams.from_dict(params["pipeline"]))
+    run_stage("convert", "behave", params)
+    run_stage("frames", "behave", params)
+    folder = layout.shard_folder("frames")
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("*.h5")}
+    info = behave.read_info(raw, raw / "sequences" / TRAIN)
+    calib = info.intrinsic / "1" / "calibration.json"
+    assert behave.frame_source_files(raw, f"sequences/{TRAIN}/t0001.000/k1.color.jpg") == [
+        calib.relative_to(raw).as_posix(), (info.config / "1" / "config.json").relative_to(raw).as_posix()]
+
+    data = json.loads(calib.read_text())
+    data["color"]["k1"] *= 0.5  # Kinect 1's k1 only: K, R, t, hence the instances, are unchanged
+    calib.write_text(json.dumps(data))
+    run_stage("convert", "behave", params)
+    run_stage("frames", "behave", params)
+    after = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.glob("*.h5")}
+    assert set(after) == set(before) and len(after) >= 2
+    rebuilt = {n for n in after if after[n][0] != before[n][0]}
+    assert rebuilt and rebuilt != set(after), (sorted(rebuilt), sorted(after))
+    assert all(after[n][1] != before[n][1] for n in rebuilt)

@@ -17,7 +17,9 @@ against :class:`DatasetModule` by the conformance tests. It provides
 * optionally ``frame_source(root, params)``: a :data:`FrameSource` for images that are not plain files of the
   raw tree (rendered composites, flipped frames), with per-person masks and visibilities, and then optionally
   ``FRAME_SOURCE_PARAMS``: the names of the params it reads (default: all; a shard's frames are rebuilt when one
-  of them changes);
+  of them changes) and ``frame_source_files(root, source)``: the raw files, relative to the root, that the frames
+  of ``source`` are rendered from besides the source itself (e.g. the calibration an undistortion reads; a shard's
+  frames are rebuilt when one of them changes);
 * optionally ``SHARD_KEY``: the instance attributes, outermost first, at which the dataset is cut into shards
   (default ``("subject", "sequence", "camera_name")``; ``()`` cuts the frame order into equal parts), see
   :mod:`posebank.pipeline.plan`;
@@ -138,7 +140,8 @@ class DatasetModule(Protocol):
     def make_fixture(self, root, seed: int = 0) -> Path: ...
 
 
-OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "SHARD_KEY", "provenance", "RESOURCES", "RAW_INSTRUCTIONS")
+OPTIONAL = ("frame_source", "FRAME_SOURCE_PARAMS", "frame_source_files", "SHARD_KEY", "provenance", "RESOURCES",
+            "RAW_INSTRUCTIONS")
 
 
 def check_finite_camera(camera: Camera, where) -> None:

@@ -91,6 +91,8 @@ class DigestChain:
             given = records.attrs.get("params") or {}
             keys = getattr(module, "FRAME_SOURCE_PARAMS", None)
             self.source_params = given if keys is None else {k: given.get(k) for k in keys}
+        # ... and on the raw files it renders them from besides the source (e.g. a calibration it undistorts with)
+        self.source_files = getattr(module, "frame_source_files", None) if self.raw is not None else None
         self._cache: dict[tuple[str, int], str] = {}
         self._by_frame = None
 
@@ -115,6 +117,8 @@ class DigestChain:
         files = set()
         for fid in self.shards[k].frame_ids:
             files.add(self.records.frames[fid][0])
+            if self.source_files is not None:
+                files.update(self.source_files(self.raw, self.records.frames[fid][0]))
             files.update(self.records.instances[i].mask_source for i in by_frame[fid]
                          if self.records.instances[i].mask_source)
         if self.raw is None:

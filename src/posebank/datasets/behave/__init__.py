@@ -54,6 +54,7 @@ The SMPL model is licensed and never bundled: ``body_model_dir`` names the folde
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -489,8 +490,26 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
 
 
 # ------------------------------------------------------------------------------------------- frames
-FRAME_SOURCE_PARAMS: tuple[str, ...] = ()  # the undistorted frames depend on the calibration files only
+FRAME_SOURCE_PARAMS: tuple[str, ...] = ()  # the undistorted frames depend on the calibration files only (below)
 MAX_MAPS = 8  # remap tables kept (one per intrinsics file)
+
+
+def frame_source_files(raw_root, source: str) -> list[str]:
+    """The calibration files (intrinsics and pose of its Kinect) the undistorted frame of ``source`` is rendered
+    with, relative to the raw root, so that a changed calibration rebuilds its frames shard."""
+    m = _SOURCE.match(source)
+    if not m:
+        return []
+    info = _info_of(str(raw_root), m.group(1))
+    k = m.group(3)
+    root = Path(raw_root)
+    files = [info.intrinsic / k / "calibration.json", info.config / k / "config.json"]
+    return [f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f) for f in files]
+
+
+@functools.lru_cache(maxsize=256)
+def _info_of(raw_root: str, seq_name: str) -> SeqInfo:
+    return read_info(Path(raw_root), Path(raw_root) / SEQUENCES / seq_name)
 
 
 def undistort_maps(kinect: Kinect) -> tuple[np.ndarray, np.ndarray]:
