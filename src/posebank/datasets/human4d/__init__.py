@@ -66,7 +66,7 @@ from posebank.datasets.base import (
     RawLayoutError,
     check_finite_camera,
 )
-from posebank.datasets.sampling import MISSING_POSE, AdaptivePoseSampler2, record_drop
+from posebank.datasets.sampling import MISSING_POSE, AdaptivePoseSampler2
 
 NAME = "human4d"
 INFO = DatasetInfo(
@@ -338,6 +338,11 @@ def read_cameras(root, subject: str, cameras, color_from_depth: bool = True) -> 
 
 
 # ------------------------------------------------------------------------------------------- instances
+def _drop(dropped: list[Dropped] | None, source: str, reason: str) -> None:
+    if dropped is not None:
+        dropped.append(Dropped(source, reason))
+
+
 def instances(root, params: dict | None = None, dropped: list[Dropped] | None = None) -> list[RawInstance]:
     """Every selected person instance, in posepile's order: by camera name, then natural path order."""
     p = check_params(params)
@@ -354,23 +359,21 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
     out = []
     for cam in sorted(by_camera):  # posepile: groupby keeps first-seen order; the order does not change the kept set
         samplers: dict[int, AdaptivePoseSampler2] = {}
-        before, absent, empty = {}, {}, {}
         for im in by_camera[cam]:
-            seq_key = (im.subject, im.sequence)
             if im.sequence not in offsets[im.subject]:
                 raise RawFileError(root / im.subject / OFFSETS, f"has no line for sequence {im.sequence!r}")
             index = im.frame - offsets[im.subject][im.sequence] + p["pose_index_shift"]
             if index < 0:
-                before.setdefault(seq_key, []).append(im.frame)
+                _drop(dropped, im.source, BEFORE_MOCAP)
                 continue
             path = root / im.subject / im.sequence / GPOSES_DIR / f"{index}.npy"
             if not path.is_file():
-                absent.setdefault(seq_key, []).append(im.frame)
+                _drop(dropped, im.source, NO_POSE_FILE)
                 continue
             for person, world in enumerate(read_pose(path)):
                 world = np.where(np.isfinite(world), world, np.nan)
                 if not np.isfinite(world).any():
-                    empty.setdefault(seq_key, []).append(im.frame)
+                    _drop(dropped, im.source, MISSING_POSE)
                     continue
                 if p["adaptive_sampling_mm"] > 0:
                     sampler = samplers.setdefault(person, AdaptivePoseSampler2(p["adaptive_sampling_mm"],
@@ -380,12 +383,6 @@ def instances(root, params: dict | None = None, dropped: list[Dropped] | None = 
                 out.append(RawInstance(
                     source=im.source, frame_index=im.frame, world_coords=world, camera=cameras[im.subject][cam],
                     split="train", subject=im.subject, sequence=im.sequence, camera_name=cam, person_index=person))
-        for (subj, seq), frames in before.items():
-            record_drop(dropped, f"{subj}/{seq}/{COLOR_DIR}/*_{cam}_color_*.png", frames, BEFORE_MOCAP)
-        for (subj, seq), frames in absent.items():
-            record_drop(dropped, f"{subj}/{seq}/{COLOR_DIR}/*_{cam}_color_*.png", frames, NO_POSE_FILE)
-        for (subj, seq), frames in empty.items():
-            record_drop(dropped, f"{subj}/{seq}/{COLOR_DIR}/*_{cam}_color_*.png", frames, MISSING_POSE)
     return out
 
 
