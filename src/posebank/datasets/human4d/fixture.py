@@ -18,6 +18,7 @@ from posebank.datasets.human4d import (
     POSE_DIR,
     RAW_JOINT_NAMES,
     RESOLUTION,
+    SELECTED,
     SUBJECTS,
 )
 
@@ -162,7 +163,7 @@ def make_fixture(root, seed: int = 0, cameras=CAMERAS) -> Path:
     """Write the HUMAN4D layout for S1..S4: ``device_repository.json``, ``offsets.txt`` (one line per sequence plus
     one of a sequence not downloaded), ``pose/<cam>.extrinsics``, one sequence each with ``Dump/gposes3d/0..4.npy``
     (1 x 33 x 3; 2 x 33 x 3 in S4) and the colour PNGs of group frames 0..7 of ``cameras`` (1280 x 720, white marks at
-    the projected joints of the frames with a pose)."""
+    the projected joints of the frames with a pose, neck4_del left unmarked)."""
     root = Path(root)
     poses = fixture_poses(seed)
     for subj in SUBJECTS:
@@ -184,7 +185,7 @@ def make_fixture(root, seed: int = 0, cameras=CAMERAS) -> Path:
             for f in range(N_FRAMES):
                 index = f - (OFFSET1 - 1)
                 pose = poses[subj].get(index)
-                marks = [] if pose is None else [project(by_name[cam], extr[cam], p) for p in pose]
+                marks = [] if pose is None else [project(by_name[cam], extr[cam], p[SELECTED]) for p in pose]
                 cv2.imwrite(str(folder / seq / COLOR_DIR / color_name(f, cam)), _frame(marks))
     (root / FIXTURE_MARKER).write_text(f"human4d fixture, seed {seed}\n")
     return root
