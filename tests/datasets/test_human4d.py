@@ -270,3 +270,40 @@ def test_missing_and_bad_files_are_named(broken, tmp_path):
         human4d.check_layout(broken, {"subjects": ["S1", "S5"]})
     with pytest.raises(RawLayoutError, match=r"of cameras \['M99x'\]"):
         human4d.check_layout(broken, {"subjects": ["S1"], "cameras": ["M99x"]})
+
+
+def test_real_sample_of_the_release_sensor_frame_joints_and_their_projection(tmp_path):
+    """The release's own per-sensor export of sequence INF_Running_S3_01_eval (h4d_pose_extractor.py: the 33 Vicon
+    joints in a sensor's frame, int mm, and their projection, int px, for group frames 0-280; the rest zeros)."""
+    from conftest import sample
+
+    j3 = np.load(sample("human4d/INF_Running_S3_01_eval_3d.npy"))
+    j2 = np.load(sample("human4d/INF_Running_S3_01_eval_2d.npy"))
+    assert j3.shape == (366, 99) and j2.shape == (366, 66)
+    j3, j2 = j3.reshape(-1, 33, 3), j2.reshape(-1, 33, 2)
+    assert j3[:281].any(axis=(1, 2)).all() and not j3[281:].any()  # the script's range(281)
+    j3, j2 = j3[:281], j2[:281]
+    # the reader's joint selection on one real frame in gposes3d's (people, 33, 3) form
+    np.save(tmp_path / "0.npy", j3[100][None])
+    (pose,) = human4d.read_pose(tmp_path / "0.npy")
+    np.testing.assert_array_equal(pose, np.delete(j3[100], 15, axis=0))
+    poses = j3[:, human4d.SELECTED].astype(np.float64)
+    for a, b, lo, hi in (("lhip", "lkne", 435, 445), ("rkne", "rank", 415, 425), ("lsho", "lelb", 283, 292),
+                         ("relb", "rwri", 226, 234), ("head", "htop", 94, 100)):
+        d = np.linalg.norm(poses[:, J[a]] - poses[:, J[b]], axis=1)
+        assert lo < d.min() and d.max() < hi, (a, b, d.min(), d.max())  # mm, one rigid skeleton
+    # the sensor lies on its side: the head top is towards the sensor's -x (the image's left), > 1 m from the feet
+    feet = poses[:, [J["lank"], J["rank"]]].mean(1)
+    assert (feet[:, 0] - poses[:, J["htop"], 0] > 1000).all()
+    htop_u = j2[:, 8, 0]  # raw index 8 = htop
+    assert (htop_u < j2[:, [23, 29], 0].mean(1)).all()  # raw 23, 29 = rank, lank
+    # the 2D joints are a pinhole projection of the 3D ones (no distortion): fx = fy, centre of a 1280 x 720 image
+    ok = j3[..., 2] > 0
+    fit = []
+    for c in (0, 1):
+        a = np.stack([j3[..., c][ok] / j3[..., 2][ok], np.ones(ok.sum())], axis=1)
+        (f, centre), *_ = np.linalg.lstsq(a, j2[..., c][ok], rcond=None)
+        assert np.abs(j2[..., c][ok] - a @ [f, centre]).max() < 1.2  # both files hold truncated integers
+        fit.append((f, centre))
+    (fx, cx), (fy, cy) = fit
+    assert abs(fx - fy) < 2 and abs(cx - 639.5) < 15 and abs(cy - 359.5) < 15, fit
