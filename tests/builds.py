@@ -46,6 +46,7 @@ TREES = {
     "chi3d": ("chi3d", {}),
     "humansc3d": ("humansc3d", {}),
     "behave": ("behave", {}),
+    "human4d": ("human4d", {}),
 }
 
 
@@ -90,6 +91,7 @@ CASES = {
     "chi3d": Case("chi3d", {}),
     "humansc3d": Case("humansc3d", {}),
     "behave": Case("behave", {}),
+    "human4d": Case("human4d", {}),
 }
 FIXTURE_SEED = 0
 

@@ -69,6 +69,7 @@ TRUNCATED = {
     "humansc3d": ("train/s02/joints3d_25/001.json", "unreadable joints file: not valid JSON, truncated or corrupt"),
     "behave": ("sequences/*/t0000.000/person/person_J3d.json",
                "unreadable joints file: not valid JSON, truncated or corrupt"),
+    "human4d": ("S1/*/Dump/gposes3d/0.npy", "unreadable pose file: not an npy array, truncated or corrupt"),
 }
 
 
@@ -87,7 +88,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 34
+    assert len(NAMES) == 35
 
 
 def test_registry(monkeypatch):
@@ -97,7 +98,7 @@ def test_registry(monkeypatch):
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
                                                    "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset",
-                                                   "ikea", "imar", "behave"}
+                                                   "ikea", "imar", "behave", "human4d"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -111,7 +112,7 @@ def test_registry(monkeypatch):
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
                                                             "tdoh", "bml_movi", "gpa", "aspset", "ikea", "fit3d",
-                                                            "chi3d", "humansc3d", "behave"))
+                                                            "chi3d", "humansc3d", "behave", "human4d"))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -52,9 +52,10 @@ IMPLEMENTED = {
     "chi3d": "posebank.datasets.imar.chi3d",
     "humansc3d": "posebank.datasets.imar.humansc3d",
     "behave": "posebank.datasets.behave",
+    "human4d": "posebank.datasets.human4d",
 }
 # the rest of huge8's training sources, not implemented yet
-PLANNED = ("human4d", "spec")
+PLANNED = ("spec",)
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root

@@ -190,6 +190,10 @@ GPA = {**_LIMBS, "lhip": "left_hip_extra", "rhip": "right_hip_extra", "pelv": "p
 ASPSET = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra",
           "spin": "spine_extra", "neck": "neck_extra", "head": "head_extra", "htop": "headtop"}
 
+# HUMAN4D's 32 (posepile's names): limbs, hips, pelvis and head top; its spine, neck, hand and foot joints have no
+# mmhuman3d name of the same definition
+HUMAN4D = {**_LIMBS, "rhip": "right_hip_extra", "lhip": "left_hip_extra", "pelv": "pelvis_extra", "htop": "headtop"}
+
 
 @functools.cache
 def _smplx() -> dict[str, str]:
@@ -211,7 +215,7 @@ def tables() -> dict[str, dict[str, str]]:
             "umpm": UMPM, "bmhad": BMHAD, "mads": MADS, "tdoh": TDOH, "bml_movi": BML_MOVI, "gpa": GPA,
             "aspset": ASPSET, "ikea": COCO,
             "fit3d": H36M_ALL, "chi3d": H36M_ALL, "humansc3d": H36M_ALL,
-            "behave": {**SMPL, **HUMBI}}
+            "behave": {**SMPL, **HUMBI}, "human4d": HUMAN4D}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
