@@ -23,7 +23,8 @@ distortion fixed at zero) on the 14 joints OpenPose and SMPL share (neck, should
 hip, hips, knees, ankles). The placed joints are then scaled about the optical centre (which keeps their
 projection) by the ratio of the RMS spread of ``S`` x 1000 to that of 12 SMPL limb joints (ankles, knees, hips,
 wrists, elbows, shoulders): posebank takes the spread of the same 12 joints of ``S`` (its first 12 rows, SPIN's J24
-order), posepile that of all rows of ``S`` (``scale_joints: all``; docs/datasets.md, differences from posepile).
+order), posepile's main.py that of all rows of ``S`` (``scale_joints: all``), its add_parametric.py none
+(``scale_joints: none``); docs/datasets.md, differences from posepile.
 The world frame is the camera's turned by ``cam_rotmat`` (optical centre at the origin, world = Rᵀ camera), up -y.
 Joints: posepile's 24 SMPL names (suffix '' in huge8, shared with SURREAL, AGORA, BEHAVE).
 
@@ -99,12 +100,13 @@ SHARD_KEY = ()  # a flat list of images: the frame order is cut into equal parts
 DEFAULT_PARAMS = {
     "splits": list(SPLITS),  # annotations/train.npz, annotations/test.npz (huge8 takes train)
     "body_model_dir": "body_models",  # holds smpl/SMPL_NEUTRAL.npz; relative: to the raw folder
-    # the scale's spread of S: lsp12 = its first 12 rows, the 12 joints of the SMPL side; all = every row (posepile)
+    # the scale's spread of S: lsp12 = its first 12 rows, the 12 joints of the SMPL side; all = every row (posepile
+    # main.py); none = no rescaling, the neutral model's own size (posepile add_parametric.py: scale_factor = 1)
     "scale_joints": "lsp12",
     "box_expansion": 1.15,  # posepile: the projected joints' box x 1.15 ...
     "min_box_px": 100.0,  # ... people whose box has a side under this are left out (posepile: < 100)
 }
-SCALE_JOINTS = ("lsp12", "all")
+SCALE_JOINTS = ("lsp12", "all", "none")
 
 BEHIND = "a placed joint is not in front of the camera"
 NO_PNP = "PnP found no placement (non-finite result)"
@@ -212,11 +214,13 @@ def place(smpl_mm: np.ndarray, openpose_gt: np.ndarray, cam_int: np.ndarray, s_m
     """(24, 3) camera-frame mm: the unplaced SMPL joints (mm) put in the camera by PnP on the 14 shared joints,
     then scaled about the optical centre by spread(S x 1000) / spread(the 12 SMPL limb joints) (posepile)."""
     rot, trans = calibrate_extrinsics(openpose_gt[I_2D, :2], smpl_mm[I_3D], cam_int)
+    placed = smpl_mm @ rot.T + trans
+    if scale_joints == "none":
+        return placed
     s_mm = s_m[:, :3] * M_TO_MM
     if scale_joints == "lsp12":
         s_mm = s_mm[:len(S_NAMES)]
-    factor = get_scale(s_mm) / get_scale(smpl_mm[S_SELECTOR])
-    return (smpl_mm @ rot.T + trans) * factor
+    return placed * (get_scale(s_mm) / get_scale(smpl_mm[S_SELECTOR]))
 
 
 # ------------------------------------------------------------------------------------------- params, layout

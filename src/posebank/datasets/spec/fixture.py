@@ -24,11 +24,11 @@ OPENPOSE_EXTRA = {0: (12, 15, 1.6), 15: (15, 17, 0.15), 16: (15, 16, 0.15), 17: 
                   19: 10, 20: (7, 10, 0.8), 21: (10, 7, 1.4), 22: 11, 23: (8, 11, 0.8), 24: (11, 8, 1.4)}
 # (split, images: (name, people: (pelvis pixel (u, v), depth m))); one far person (25 m) is under 100 px
 SPLITS = (
-    ("train", (("spec_train_scene0_cam00_000003.png", (((300, 290), 4.5), ((660, 280), 5.0))),
-               ("spec_train_scene0_cam01_000007.png", (((480, 300), 4.0),)),
-               ("spec_train_scene1_cam00_000012.png", (((420, 280), 5.5), ((800, 200), 25.0))))),
-    ("test", (("spec_test_scene2_cam00_000001.png", (((470, 290), 4.2),)),
-              ("spec_test_scene2_cam01_000002.png", (((500, 280), 4.8),)))),
+    ("train", (("scene0/spec_train_scene0_cam00_000003.png", (((300, 290), 4.5), ((660, 280), 5.0))),
+               ("scene0/spec_train_scene0_cam01_000007.png", (((480, 300), 4.0),)),
+               ("scene1/spec_train_scene1_cam00_000012.png", (((420, 280), 5.5), ((800, 200), 25.0))))),
+    ("test", (("scene2/spec_test_scene2_cam00_000001.png", (((470, 290), 4.2),)),
+              ("scene2/spec_test_scene2_cam01_000002.png", (((500, 280), 4.8),)))),
 )
 _LIMBS = ((15, 12, 9, 6, 3, 0), (0, 1, 4, 7, 10), (0, 2, 5, 8, 11), (9, 13, 16, 18, 20, 22),
           (9, 14, 17, 19, 21, 23))
@@ -77,9 +77,10 @@ def make_fixture(root, seed: int = 0, splits=SPLITS) -> Path:
     (:func:`posebank.core.smpl_model.write_random_model`) in ``body_models/smpl/SMPL_NEUTRAL.npz``.
 
     Each person is the random model posed with a random ``pose`` (upright in SPEC's world, y down, at a random
-    heading) and ``shape``, scaled by a true size factor (0.9-1.1) and placed at a pelvis pixel and depth of
+    heading, facing the camera or away) and ``shape``, scaled by a true size factor (0.9-1.1) and placed at a pelvis
+    pixel and depth of
     :data:`SPLITS` in a camera pitched down 5-25 degrees and rolled up to 4 degrees (``cam_rotmat``, one per image),
-    f 750-1100 px. ``openpose_gt`` is that placed person projected (the 14 joints shared with SMPL exactly, the
+    f 700-950 px. ``openpose_gt`` is that placed person projected (the 14 joints shared with SMPL exactly, the
     others at points of the skeleton), ``S`` its J24 joints in metres (the first 12 the SMPL limb joints x the size
     factor, pelvis-centred, world axes), so that posepile's PnP and spread ratio recover the placement exactly. The
     truth (camera-frame joints in mm, size factors) is written to ``truth.json`` beside the marker, for the tests.
@@ -98,13 +99,14 @@ def make_fixture(root, seed: int = 0, splits=SPLITS) -> Path:
         for n, (name, people) in enumerate(images):
             pitch, roll = np.radians(rng.uniform(5, 25)), np.radians(rng.uniform(-4, 4))
             rot = _rot_z(roll) @ _rot_x(-pitch)  # world (gravity-aligned, y down) -> camera
-            f = rng.uniform(750, 1100)
+            f = rng.uniform(700, 950)
             k = np.array([[f, 0.0, w / 2], [0.0, f, h / 2], [0.0, 0.0, 1.0]])
             image = np.stack([(xx * (2 + s_index) + yy + 30 * n) % 190 + 20, (yy * 2 + xx) % 170 + 40,
                               (xx + 3 * yy) % 150 + 60], -1).astype(np.uint8)
             for person, ((u, v), depth) in enumerate(people):
-                orient = _rot_x(np.pi) @ _rot_y(rng.uniform(-np.pi, np.pi))  # SMPL's y up -> the world's y down
-                pose = np.concatenate([cv2.Rodrigues(orient)[0].ravel(), rng.normal(0, 0.15, 69)])
+                heading = rng.choice([0.0, np.pi]) + rng.uniform(-0.5, 0.5)  # facing the camera or away, roughly
+                orient = _rot_x(np.pi) @ _rot_y(heading)  # SMPL's y up -> the world's y down
+                pose = np.concatenate([cv2.Rodrigues(orient)[0].ravel(), rng.normal(0, 0.12, 69)])
                 betas = rng.normal(0, 1, 10)
                 size = rng.uniform(0.9, 1.1)
                 joints = smpl.joints(pose[None], betas[None], np.zeros((1, 3)))[0]  # metres, no translation
@@ -138,6 +140,7 @@ def make_fixture(root, seed: int = 0, splits=SPLITS) -> Path:
                 truth[f"{split}/{len(rows['imgname']) - 1}"] = {
                     "camera_mm": (cam * 1000).tolist(), "size": size, "image": name}
                 image = _draw(uv, image, (40 + 60 * person, 90, 200))
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(root / name), image)
         path = root / ANNOTATIONS.format(split=split)
         path.parent.mkdir(parents=True, exist_ok=True)
