@@ -47,6 +47,7 @@ TREES = {
     "humansc3d": ("humansc3d", {}),
     "behave": ("behave", {}),
     "human4d": ("human4d", {}),
+    "spec": ("spec", {}),
 }
 
 
@@ -92,6 +93,7 @@ CASES = {
     "humansc3d": Case("humansc3d", {}),
     "behave": Case("behave", {}),
     "human4d": Case("human4d", {}),
+    "spec": Case("spec", {}),
 }
 FIXTURE_SEED = 0
 

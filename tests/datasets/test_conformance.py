@@ -70,6 +70,7 @@ TRUNCATED = {
     "behave": ("sequences/*/t0000.000/person/person_J3d.json",
                "unreadable joints file: not valid JSON, truncated or corrupt"),
     "human4d": ("S1/*/Dump/gposes3d/0.npy", "unreadable pose file: not an npy array, truncated or corrupt"),
+    "spec": ("annotations/train.npz", "unreadable annotation file: .*truncated or corrupt"),
 }
 
 
@@ -88,7 +89,7 @@ def wrong_value(default):
 
 def test_every_dataset_has_a_case():
     assert set(CASES) == set(TRUNCATED) == set(NAMES)
-    assert len(NAMES) == 35
+    assert len(NAMES) == 36
 
 
 def test_registry(monkeypatch):
@@ -98,7 +99,7 @@ def test_registry(monkeypatch):
                                                    "agora", "bedlam", "aist", "panoptic", "humbi", "hspace",
                                                    "tdpeople", "jta", "totalcapture", "rich", "sailvos", "umpm",
                                                    "bmhad", "mads", "tdoh", "bml_movi", "gpa", "aspset",
-                                                   "ikea", "imar", "behave", "human4d"}
+                                                   "ikea", "imar", "behave", "human4d", "spec"}
     for name in NAMES:
         assert (REPO / datasets.folder(name)).is_dir()
     with pytest.raises(UsageError, match=r"dataset 'nosuch': unknown; implemented: h36m, tdhp, "):
@@ -112,7 +113,7 @@ def test_registry(monkeypatch):
                                                             "panoptic", "humbi", "sailvos", "jta", "tdpeople",
                                                             "totalcapture", "rich", "hspace", "umpm", "bmhad", "mads",
                                                             "tdoh", "bml_movi", "gpa", "aspset", "ikea", "fit3d",
-                                                            "chi3d", "humansc3d", "behave", "human4d"))
+                                                            "chi3d", "humansc3d", "behave", "human4d", "spec"))
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -246,7 +246,8 @@ def test_medium3_builds_whole_and_huge8_lacks_only_the_planned_datasets(builds, 
     r = build_merge("huge8", huge8, caches, tmp_path / "h8.h5", allow_missing=True)
     with Merge(tmp_path / "h8.h5") as m:
         reasons = {x["dataset"]: x["reason"] for x in m.missing}
-    assert set(reasons) == set(datasets.PLANNED) and set(reasons.values()) == {"not implemented in posebank yet"}
+    assert set(reasons) == set(datasets.PLANNED)  # none left once spec is in
+    assert set(reasons.values()) <= {"not implemented in posebank yet"}
     assert r["sources"] == len(huge8.sources) - len(datasets.PLANNED) == 16 + len(beyond)
 
 

@@ -16,7 +16,7 @@ def test_datasets_lists_h36m_implemented(capsys, tmp_path, monkeypatch):
     for name in ("h36m", "tdhp", "tdhp_full", "tdhp_test", "muco_3dhp", "mupots", "surreal", "tdpw", "coco", "mpii",
                  "agora", "bedlam", "aist", "panoptic", "humbi", "sailvos", "jta", "tdpeople", "totalcapture",
                  "rich", "hspace", "umpm", "bmhad", "mads", "tdoh", "bml_movi", "gpa",
-                 "aspset", "ikea", "fit3d", "chi3d", "humansc3d", "behave", "human4d"):
+                 "aspset", "ikea", "fit3d", "chi3d", "humansc3d", "behave", "human4d", "spec"):
         assert rows[name] == "implemented", name
     assert rows["notadataset"] == "planned"
 

@@ -53,9 +53,10 @@ IMPLEMENTED = {
     "humansc3d": "posebank.datasets.imar.humansc3d",
     "behave": "posebank.datasets.behave",
     "human4d": "posebank.datasets.human4d",
+    "spec": "posebank.datasets.spec",
 }
-# the rest of huge8's training sources, not implemented yet
-PLANNED = ("spec",)
+# the rest of huge8's training sources, not implemented yet (none left)
+PLANNED: tuple[str, ...] = ()
 # the modules of this package every dataset shares (its stages depend on them as well as on its family folder)
 SHARED_MODULES = ("base", "c3d", "frames", "matlab", "sampling")
 PACKAGE_FOLDER = "src/posebank/datasets"  # relative to the repository root

@@ -215,7 +215,7 @@ def tables() -> dict[str, dict[str, str]]:
             "umpm": UMPM, "bmhad": BMHAD, "mads": MADS, "tdoh": TDOH, "bml_movi": BML_MOVI, "gpa": GPA,
             "aspset": ASPSET, "ikea": COCO,
             "fit3d": H36M_ALL, "chi3d": H36M_ALL, "humansc3d": H36M_ALL,
-            "behave": {**SMPL, **HUMBI}, "human4d": HUMAN4D}
+            "behave": {**SMPL, **HUMBI}, "human4d": HUMAN4D, "spec": SMPL}
 
 
 # posebank dataset -> mmhuman3d's dataset name (``config``)
