@@ -265,7 +265,7 @@ def main() -> int:
             f.write(key + "\n")
 
     step("dvc repro: convert -> frames -> detect -> segment -> crop -> validate per dataset, then merge -> "
-         "validate_merge per merge (small5 and medium3 whole; huge8 partial), subset per subset (3DPW's test "
+         "validate_merge per merge (small5, medium3 and huge8, each whole), subset per subset (3DPW's test "
          "subset), export per export (ReFit's npz files, HumanData, small5 as barecat), refit_config; up-to-date "
          "stages are skipped")
     run("dvc", "repro")

@@ -212,43 +212,53 @@ def test_cli_merge_and_info(small5_caches, tmp_path):
     assert r.returncode == 2 and "no merge named 'nosuch'" in r.stderr and "--params" in r.stderr
 
 
-def test_medium3_builds_whole_and_huge8_lacks_only_the_planned_datasets(builds, params, tmp_path):
-    """Every source of medium3 (its 14 training sources and the two validation ones) converts from its fixture, so
-    ``posebank merge medium3`` builds without --allow-missing; huge8 then misses only what posebank does not
-    implement yet."""
+def test_medium3_and_huge8_build_whole_from_the_fixtures(builds, params, tmp_path):
+    """Every source of medium3 (its 14 training sources and the two validation ones) and of huge8 (its 28 training
+    sources and the same two validation ones) converts from its fixture, so ``posebank merge medium3`` and
+    ``posebank merge huge8`` build without --allow-missing; each source contributes examples of its split."""
     from conftest import REPO
     from posebank import datasets
 
-    spec = params.merge("medium3")
+    assert datasets.PLANNED == ()
     caches = tmp_path / "caches"
     caches.mkdir()
-    wanted = {s.dataset for s in spec.sources}
-    assert len(wanted) == 16 and not spec.allow_missing
-    for name in wanted:
-        (caches / name).symlink_to(builds.converted(name).cache)
-    out = tmp_path / "medium3.h5"
-    r = subprocess.run([sys.executable, "-m", "posebank.cli", "merge", "medium3", "--params", str(REPO / "params.yaml"),
-                        "--cache-dir", str(caches), "--out", str(out)], capture_output=True, text=True, cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    with Merge(out) as m:
-        s = m.summary()
-        assert not s["partial"] and not m.missing
-        per_source = {x["dataset"]: x["examples_per_split"] for x in s["sources"]}
-        assert set(per_source) == wanted
-        # every training source contributes training examples, the two validation sources validation ones
-        for name, kept in per_source.items():
-            split = "val" if name in ("tdhp_test", "mupots") else "train"
-            assert kept.get(split, 0) > 0, (name, kept)
-    huge8 = params.merge("huge8")
-    beyond = {s.dataset for s in huge8.sources} - wanted - set(datasets.PLANNED)  # implemented, not in medium3
-    for name in beyond:
-        (caches / name).symlink_to(builds.converted(name).cache)
-    r = build_merge("huge8", huge8, caches, tmp_path / "h8.h5", allow_missing=True)
-    with Merge(tmp_path / "h8.h5") as m:
-        reasons = {x["dataset"]: x["reason"] for x in m.missing}
-    assert set(reasons) == set(datasets.PLANNED)  # none left once spec is in
-    assert set(reasons.values()) <= {"not implemented in posebank yet"}
-    assert r["sources"] == len(huge8.sources) - len(datasets.PLANNED) == 16 + len(beyond)
+    for merge, n_sources in (("medium3", 16), ("huge8", 30)):
+        spec = params.merge(merge)
+        wanted = {s.dataset for s in spec.sources}
+        assert len(wanted) == n_sources and not spec.allow_missing
+        assert wanted <= set(datasets.names())
+        for name in wanted:
+            if not (caches / name).exists():
+                (caches / name).symlink_to(builds.converted(name).cache)
+        out = tmp_path / f"{merge}.h5"
+        r = subprocess.run([sys.executable, "-m", "posebank.cli", "merge", merge, "--params",
+                            str(REPO / "params.yaml"), "--cache-dir", str(caches), "--out", str(out)],
+                           capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        with Merge(out) as m:
+            s = m.summary()
+            assert not s["partial"] and not m.missing
+            per_source = {x["dataset"]: x["examples_per_split"] for x in s["sources"]}
+            assert set(per_source) == wanted
+            # every training source contributes training examples, the two validation sources validation ones
+            for name, kept in per_source.items():
+                split = "val" if name in ("tdhp_test", "mupots") else "train"
+                assert kept.get(split, 0) > 0, (merge, name, kept)
+            if merge == "huge8":
+                maps = {src["dataset"]: m.joint_maps[k] for k, src in enumerate(m.sources)}
+                infos = {src["dataset"]: m.source_joint_infos[k] for k, src in enumerate(m.sources)}
+                union = list(m.joint_info.names)
+    # identical names across sources are one union joint: the h36m names of h36m_alljoints, fit3d, chi3d and
+    # humansc3d (suffix h36m) and the SMPL names of surreal, agora, behave and spec (suffix '')
+    assert len(set(union)) == len(union) > 400
+    for a, b in (("h36m_alljoints", "fit3d"), ("h36m_alljoints", "chi3d"), ("fit3d", "humansc3d"),
+                 ("surreal", "behave"), ("surreal", "spec"), ("agora", "spec")):
+        shared = set(infos[a].names) & set(infos[b].names)
+        assert len(shared) >= 17, (a, b, shared)
+        for n in shared:
+            assert maps[a][infos[a].names.index(n)] == maps[b][infos[b].names.index(n)], (a, b, n)
+    assert {union.index("lwri_h36m"), union.index("htop_h36m")} <= set(maps["fit3d"]) & set(maps["chi3d"])
+    assert union.index("pelv") in set(maps["spec"]) & set(maps["behave"]) & set(maps["surreal"])
 
 
 def test_validation_runs_on_a_merge(small5, params, tmp_path):

@@ -22,8 +22,9 @@ def test_dvc_repro_push_pull_and_honest_deps(h36m_raw, tmp_path):
     params["datasets"] = {"h36m": {**params["datasets"]["h36m"], "train_subjects": [1], "test_subjects": [9]},
                           "surreal": params["datasets"]["surreal"]}
     params["segment"]["backend"] = "none"
-    # huge8 only (small5 would refuse: its other sources are not in this workspace): partial, from SURREAL
-    params["merges"] = {"huge8": params["merges"]["huge8"]}
+    # huge8 only (small5 would refuse: its other sources are not in this workspace): partial, from SURREAL, as the
+    # params ask (a workspace with only some of the datasets sets allow_missing: true)
+    params["merges"] = {"huge8": {**params["merges"]["huge8"], "allow_missing": True}}
     params["subsets"] = {}  # 3DPW's subset needs the 3DPW cache, not in this workspace
     params["exports"], params["merge_exports"] = {}, {}  # ReFit's datasets and small5 are not in it either
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
